@@ -1,0 +1,51 @@
+# owl — two commands on a fresh Debian 12 machine:
+#   make run    installs missing Debian packages, builds Release, runs the bundled model
+#   make test   installs, builds, runs every test (Release, then ASan+UBSan, then fuzzers briefly)
+JOBS ?= $(shell nproc)
+RELEASE_DIR := build/release
+SANITIZE_DIR := build/sanitize
+FUZZ_SECONDS ?= 20
+PROMPT ?= Once upon a time
+
+.PHONY: all deps build build-sanitize run test test-release test-sanitize fuzz-smoke fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(RELEASE_DIR)/build.ninja: | deps
+	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+run: build
+	$(RELEASE_DIR)/owl run -p "$(PROMPT)" -n 200
+
+test: test-release test-sanitize fuzz-smoke
+
+test-release: build
+	cd $(RELEASE_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Sanitizer build with clang: ASan+UBSan on every test, and the libFuzzer targets.
+$(SANITIZE_DIR)/build.ninja: | deps
+	CC=clang CXX=clang++ cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DOWL_SANITIZE=ON -DOWL_FUZZ=ON
+
+build-sanitize: deps $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+
+test-sanitize: build-sanitize
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# Each fuzzer runs over its seed corpus and then briefly explores; `make fuzz` runs them longer.
+fuzz-smoke: build-sanitize
+	scripts/run-fuzzers $(SANITIZE_DIR) 15
+
+fuzz: build-sanitize
+	scripts/run-fuzzers $(SANITIZE_DIR) 600
+
+clean:
+	rm -rf build
