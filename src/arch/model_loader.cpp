@@ -1,0 +1,86 @@
+// model_loader.cpp — owl::model::load: a Hugging Face folder in, a ready decoder out.
+#include <filesystem>
+
+#include "arch/decoder.h"
+#include "core/mapped_file.h"
+#include "io/json_fields.h"
+#include "owl/error.h"
+
+namespace owl {
+namespace {
+
+constexpr size_t max_config_bytes = 16 << 20;
+
+class decoder_model final : public model {
+ public:
+  explicit decoder_model(std::shared_ptr<decoder_model_state> state) : state_(std::move(state)) {}
+  const model_info& info() const override { return state_->info; }
+  const generation_defaults& defaults() const override { return state_->defaults; }
+  std::unique_ptr<session> new_session(int64_t max_tokens) override {
+    const int64_t context = state_->config.max_positions;
+    if (max_tokens < 0 || max_tokens > context)
+      fail("session", "asked for " + std::to_string(max_tokens) + " tokens, but the model's context is " +
+                          std::to_string(context) + " tokens");
+    return std::make_unique<decoder_session>(state_, max_tokens == 0 ? context : max_tokens);
+  }
+
+ private:
+  std::shared_ptr<decoder_model_state> state_;
+};
+
+// generation_config.json: end tokens and sampling defaults, as transformers' generate() reads
+// them. Absent file: greedy, with config.json's eos ids.
+generation_defaults read_generation_defaults(const std::filesystem::path& dir, const model_config& config) {
+  generation_defaults d;
+  d.eos_ids = config.eos_ids;
+  d.bos_id = config.bos_id;
+  d.sampling.temperature = 0;
+  const auto path = dir / "generation_config.json";
+  if (!std::filesystem::exists(path)) return d;
+  const nlohmann::json json = parse_json(read_text_file(path, max_config_bytes), path.string());
+  json_fields g(json, path.string());
+  if (const nlohmann::json* eos = g.find("eos_token_id")) d.eos_ids = parse_token_id_list(*eos, g.where("eos_token_id"));
+  if (auto bos = g.optional_integer("bos_token_id")) d.bos_id = int32_t(*bos);
+  if (g.boolean_or("do_sample", false)) {
+    // transformers' GenerationConfig defaults: temperature 1, top_k 50, top_p 1.
+    d.sampling.temperature = float(g.number_or("temperature", 1.0));
+    d.sampling.top_k = int(g.integer_or("top_k", 50));
+    d.sampling.top_p = float(g.number_or("top_p", 1.0));
+    d.sampling.min_p = float(g.number_or("min_p", 0.0));
+  }
+  d.sampling.repetition_penalty = float(g.number_or("repetition_penalty", 1.0));
+  return d;
+}
+
+}  // namespace
+
+std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_options& options) {
+  if (!std::filesystem::is_directory(dir))
+    fail(dir.string(), "is not a folder", "pass a Hugging Face model folder holding config.json and *.safetensors");
+  auto state = std::make_shared<decoder_model_state>();
+  const auto config_path = dir / "config.json";
+  if (!std::filesystem::exists(config_path))
+    fail(config_path.string(), "not found", "a Hugging Face model folder has config.json beside its weights");
+  state->config = parse_model_config(parse_json(read_text_file(config_path, max_config_bytes), config_path.string()),
+                                     config_path.string());
+  const model_config& c = state->config;
+  state->store = weight_store::open_dir(dir);
+  state->weights = bind_weights(*state->store, c);
+  state->compute = make_cpu_backend(options.threads);
+  state->defaults = read_generation_defaults(dir, c);
+
+  model_info& info = state->info;
+  info.architecture = std::string(c.arch->hf_name);
+  info.dir = dir;
+  info.vocab_size = c.vocab_size;
+  info.context_length = c.max_positions;
+  info.hidden_size = c.hidden_size;
+  info.layers = c.layers;
+  info.heads = c.heads;
+  info.kv_heads = c.kv_heads;
+  info.head_dim = c.head_dim;
+  info.stored_dtype = state->weights.stored_dtype;
+  return std::make_shared<decoder_model>(std::move(state));
+}
+
+}  // namespace owl

@@ -1,0 +1,58 @@
+#include "arch/rope.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace owl {
+
+std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len) {
+  const int64_t dim = rope.rotary_dim;
+  double base = rope.theta;
+  if (rope.kind == rope_kind::dynamic && seq_len > rope.original_max_positions) {
+    // NTK-aware: grow the base once the sequence passes the trained context.
+    double scale = rope.factor * double(seq_len) / double(rope.original_max_positions) - (rope.factor - 1.0);
+    base *= std::pow(scale, double(dim) / double(dim - 2));
+  }
+  std::vector<float> inv_freq(size_t(dim / 2));
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    // transformers: 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
+    float exponent = float(2 * i) / float(dim);
+    inv_freq[size_t(i)] = float(1.0 / std::pow(base, double(exponent)));
+  }
+  if (rope.kind == rope_kind::linear) {
+    for (float& f : inv_freq) f = float(f / rope.factor);
+  } else if (rope.kind == rope_kind::llama3) {
+    // Llama 3.1: keep high frequencies, divide low ones by factor, blend in between.
+    const double old_context = double(rope.original_max_positions);
+    const double low_freq_wavelen = old_context / rope.low_freq_factor;
+    const double high_freq_wavelen = old_context / rope.high_freq_factor;
+    for (float& f : inv_freq) {
+      const double wavelen = 2.0 * std::numbers::pi / f;
+      if (wavelen > low_freq_wavelen) {
+        f = float(f / rope.factor);
+      } else if (wavelen >= high_freq_wavelen) {
+        double smooth = (old_context / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
+        f = float((1.0 - smooth) * f / rope.factor + smooth * f);
+      }
+    }
+  }
+  return inv_freq;
+}
+
+void rope_tables(const std::vector<float>& inv_freq, int64_t first, int64_t n, std::vector<float>& cos,
+                 std::vector<float>& sin) {
+  const size_t half = inv_freq.size();
+  cos.resize(size_t(n) * half);
+  sin.resize(size_t(n) * half);
+  for (int64_t t = 0; t < n; ++t) {
+    const float position = float(first + t);
+    for (size_t i = 0; i < half; ++i) {
+      // The angle is rounded to float32 as in transformers; cos/sin of it are then exact.
+      const float angle = position * inv_freq[i];
+      cos[size_t(t) * half + i] = float(std::cos(double(angle)));
+      sin[size_t(t) * half + i] = float(std::sin(double(angle)));
+    }
+  }
+}
+
+}  // namespace owl

@@ -1,0 +1,19 @@
+// rope.h — rotary position embedding frequencies, with the hub's scaling schemes folded in.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "arch/model_config.h"
+
+namespace owl {
+
+// Inverse frequencies [rotary_dim / 2] for a sequence of `seq_len` tokens (only the dynamic
+// NTK scheme depends on it). Computed the way transformers computes them.
+std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len);
+
+// cos/sin tables [n, rotary_dim / 2] for positions first, first + 1, ..., first + n - 1.
+void rope_tables(const std::vector<float>& inv_freq, int64_t first, int64_t n, std::vector<float>& cos,
+                 std::vector<float>& sin);
+
+}  // namespace owl

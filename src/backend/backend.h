@@ -1,0 +1,67 @@
+// backend.h — the narrow interface between model code and kernels.
+//
+// Model code (src/arch) calls these ops and never names a device, an intrinsic or a thread.
+// The scalar CPU backend is the reference; SIMD and CUDA backends must match it (tests/).
+// All activations are float32, row-major; shapes are noted per op as [rows, cols].
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "owl/dtype.h"
+
+namespace owl {
+
+// A weight matrix as stored: [rows = out_features, cols = in_features], row-major, in its
+// stored element type (used in place from the mmap; quantized types join here later).
+struct weight_matrix {
+  dtype type = dtype::f32;
+  const std::byte* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+struct attention_args {
+  const float* q = nullptr;        // [n_tokens, n_heads, head_dim]
+  const float* k_cache = nullptr;  // [n_keys, n_kv_heads, head_dim] (this layer)
+  const float* v_cache = nullptr;  // [n_keys, n_kv_heads, head_dim]
+  float* out = nullptr;            // [n_tokens, n_heads, head_dim]
+  int64_t n_tokens = 0;
+  int64_t first_position = 0;      // position of q's first token; keys cover [0, first_position + n_tokens)
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;          // n_heads % n_kv_heads == 0 (GQA/MQA/MHA)
+  int64_t head_dim = 0;
+  int64_t sliding_window = 0;      // 0: full causal; else query at p sees keys in (p - window, p]
+  float scale = 1.0f;              // usually 1/sqrt(head_dim)
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual const char* name() const = 0;
+  virtual int threads() const = 0;
+
+  // y[t, r] = sum_c x[t, c] * w[r, c] + (bias ? bias[r] : 0)     x: [n, w.cols], y: [n, w.rows]
+  virtual void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) = 0;
+  // out[t, :] = table[ids[t], :] as float32                      out: [ids.size(), table.cols]
+  virtual void embed(const weight_matrix& table, std::span<const int32_t> ids, float* out) = 0;
+  // y[t, :] = x[t, :] / sqrt(mean(x[t, :]^2) + eps) * (weight ? weight : 1)   x, y: [n, dim]
+  virtual void rms_norm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* y) = 0;
+  // Rotates each head's first rot_dim dims in place, pairing i with i + rot_dim/2 (the
+  // canonical "rotate_half" layout every loader normalizes to).
+  // x: [n, heads, head_dim]; cos, sin: [n, rot_dim/2]
+  virtual void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t rot_dim,
+                    const float* cos, const float* sin) = 0;
+  virtual void attention(const attention_args& args) = 0;
+  // gate[i] = silu(gate[i]) * up[i]
+  virtual void silu_mul(float* gate, const float* up, int64_t count) = 0;
+  // y[i] += x[i]
+  virtual void add(float* y, const float* x, int64_t count) = 0;
+};
+
+// The scalar CPU reference backend, using `threads` threads (0 = all cores).
+std::unique_ptr<backend> make_cpu_backend(int threads);
+
+}  // namespace owl

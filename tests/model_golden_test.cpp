@@ -1,0 +1,103 @@
+// Golden logits: owl's forward pass against transformers' on the tiny fixture checkpoints.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "owl/generate.h"
+#include "owl/model.h"
+#include "owl/safetensors.h"
+#include "test_util.h"
+
+namespace owl {
+namespace {
+
+const char* const kSequences[] = {"A", "B", "C", "D"};
+
+struct comparison {
+  double max_delta = 0;
+  double max_ref = 0;
+};
+
+comparison compare(std::span<const float> got, std::span<const float> ref) {
+  comparison c;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    c.max_delta = std::max(c.max_delta, double(std::fabs(got[i] - ref[i])));
+    c.max_ref = std::max(c.max_ref, double(std::fabs(ref[i])));
+  }
+  return c;
+}
+
+class ModelGolden : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    model_ = model::load(test::fixtures() / "models" / GetParam(), load_options{.threads = 2});
+    golden_ = safetensors_file::open(test::fixtures() / "golden" / "models" / (GetParam() + ".safetensors"));
+  }
+  std::vector<int32_t> ids(const std::string& seq) {
+    auto span = golden_->get("input_ids." + seq).as_i32();
+    return {span.begin(), span.end()};
+  }
+  std::shared_ptr<model> model_;
+  std::unique_ptr<safetensors_file> golden_;
+};
+
+// Float32 math in a different summation order than torch: the fixture README's bound.
+constexpr double kTolerance = 1e-4;
+
+TEST_P(ModelGolden, FullPassLogitsMatchTransformers) {
+  for (const char* seq : kSequences) {
+    const auto input = ids(seq);
+    const tensor_view& ref = golden_->get(std::string("logits.") + seq);
+    ASSERT_EQ(ref.shape, (std::vector<int64_t>{int64_t(input.size()), model_->info().vocab_size}));
+    auto s = model_->new_session(int64_t(input.size()));
+    std::span<const float> got = s->forward(input, true);
+    ASSERT_EQ(got.size(), size_t(ref.numel()));
+    const comparison c = compare(got, ref.as_f32());
+    EXPECT_LE(c.max_delta, kTolerance * c.max_ref) << GetParam() << " sequence " << seq;
+  }
+}
+
+TEST_P(ModelGolden, IncrementalDecodingEqualsFullPass) {
+  // Sequence D in uneven pieces (1, then 7, then one at a time) against one full pass.
+  const auto input = ids("D");
+  const int64_t vocab = model_->info().vocab_size;
+  auto full = model_->new_session(int64_t(input.size()));
+  std::span<const float> all = full->forward(input, true);
+  std::vector<float> reference(all.begin(), all.end());
+
+  auto incremental = model_->new_session(int64_t(input.size()));
+  size_t at = 0;
+  for (size_t piece : {size_t(1), size_t(7)}) {
+    std::span<const float> got = incremental->forward(std::span(input).subspan(at, piece), true);
+    for (size_t t = 0; t < piece; ++t) {
+      const comparison c = compare(got.subspan(t * vocab, vocab), std::span(reference).subspan((at + t) * vocab, vocab));
+      ASSERT_LE(c.max_delta, 1e-5 * c.max_ref) << "token " << at + t;
+    }
+    at += piece;
+  }
+  for (; at < input.size(); ++at) {
+    std::span<const float> got = incremental->forward(std::span(input).subspan(at, 1));
+    const comparison c = compare(got, std::span(reference).subspan(at * vocab, vocab));
+    ASSERT_LE(c.max_delta, 1e-5 * c.max_ref) << "token " << at;
+  }
+  EXPECT_EQ(incremental->n_past(), int64_t(input.size()));
+}
+
+TEST_P(ModelGolden, GreedyWithKvCacheReproducesTransformers) {
+  const auto prompt = ids("B");
+  auto expected = golden_->get("greedy.B").as_i32();
+  auto s = model_->new_session(int64_t(prompt.size() + expected.size()));
+  generate_options options;
+  options.max_tokens = int64_t(expected.size());
+  options.sampling.temperature = 0;
+  const generate_result result = generate(*s, prompt, options);
+  EXPECT_EQ(result.tokens, std::vector<int32_t>(expected.begin(), expected.end()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGolden,
+                         ::testing::Values("llama2", "llama3", "llama3_bf16", "mistral", "qwen2", "qwen2_f16", "qwen3"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace owl
