@@ -95,6 +95,23 @@ TEST_P(ModelGolden, GreedyWithKvCacheReproducesTransformers) {
   EXPECT_EQ(result.tokens, std::vector<int32_t>(expected.begin(), expected.end()));
 }
 
+TEST_P(ModelGolden, OwlLogitsCommandWritesTheSameLogits) {
+  const auto input = ids("C");
+  std::string tokens;
+  for (int32_t id : input) tokens += (tokens.empty() ? "" : ",") + std::to_string(id);
+  test::temp_dir dir("logits");
+  const auto out = dir / "logits.safetensors";
+  auto r = test::run_owl("logits " + test::shell_quote((test::fixtures() / "models" / GetParam()).string()) +
+                         " --tokens " + tokens + " --out " + test::shell_quote(out.string()) + " -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto written = safetensors_file::open(out);
+  const tensor_view& got = written->get("logits");
+  const tensor_view& ref = golden_->get("logits.C");
+  ASSERT_EQ(got.shape, ref.shape);
+  const comparison c = compare(got.as_f32(), ref.as_f32());
+  EXPECT_LE(c.max_delta, kTolerance * c.max_ref);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGolden,
                          ::testing::Values("llama2", "llama3", "llama3_bf16", "mistral", "qwen2", "qwen2_f16", "qwen3"),
                          [](const auto& info) { return info.param; });

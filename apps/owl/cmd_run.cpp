@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "owl/error.h"
 #include "owl/generate.h"
 #include "owl/model.h"
 #include "owl/tokenizer.h"
@@ -25,8 +26,8 @@ struct run_options {
 
 void run(const run_options& o) {
   const std::filesystem::path dir = o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir);
-  auto tok = tokenizer::from_dir(dir);
   auto m = model::load(dir, load_options{.threads = o.threads});
+  auto tok = tokenizer::from_dir(dir);
 
   // Start from the model's generation_config defaults; flags given on the command line win.
   sampling_params sampling = m->defaults().sampling;
