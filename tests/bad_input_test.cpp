@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "owl/model.h"
 #include "owl/safetensors.h"
@@ -174,6 +175,32 @@ TEST(BadInput, UsageErrorsExitNonZero) {
   auto help = test::run_owl("run --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--top-p"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace owl
+
+namespace owl {
+namespace {
+
+// A config asking for something owl lacks is an error naming the key, never a wrong answer.
+void expect_config_rejected(const std::string& fixture, const std::function<void(nlohmann::json&)>& edit,
+                            const std::string& needle) {
+  model_copy m(fixture);
+  auto config = test::read_json(m.config());
+  edit(config);
+  test::write_file(m.config(), config.dump());
+  expect_clean_error(m.dir.path(), needle);
+}
+
+TEST(BadInput, UnknownFeaturesAreNamed) {
+  expect_config_rejected("llama3", [](auto& c) { c["rope_scaling"]["rope_type"] = "su"; }, "rope_scaling.rope_type");
+  expect_config_rejected("gemma3", [](auto& c) { c["layer_types"][0] = "chunked_attention"; }, "layer_types");
+  expect_config_rejected("llama2", [](auto& c) { c["hidden_act"] = "mish"; }, "hidden_act");
+  expect_config_rejected("deepseek_v2", [](auto& c) { c["topk_method"] = "auction"; }, "topk_method");
+  expect_config_rejected("deepseek_v3", [](auto& c) { c["scoring_func"] = "sparsemax"; }, "scoring_func");
+  expect_config_rejected("mixtral", [](auto& c) { c["num_experts_per_tok"] = 9; }, "num_experts_per_tok");
+  expect_config_rejected("gpt_neox", [](auto& c) { c["rotary_pct"] = 1.5; }, "rotary_pct");
 }
 
 }  // namespace

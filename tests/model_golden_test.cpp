@@ -113,7 +113,9 @@ TEST_P(ModelGolden, OwlLogitsCommandWritesTheSameLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGolden,
-                         ::testing::Values("llama2", "llama3", "llama3_bf16", "mistral", "qwen2", "qwen2_f16", "qwen3"),
+                         ::testing::Values("llama2", "llama3", "llama3_bf16", "mistral", "qwen2", "qwen2_f16", "qwen3",
+                                           "qwen3_moe", "mixtral", "gpt_neox", "olmo", "olmo2", "nemotron",
+                                           "deepseek_v2", "deepseek_v3", "gemma3", "gpt_oss"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

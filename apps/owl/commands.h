@@ -9,5 +9,6 @@ namespace owl::cli {
 void add_run_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
+void add_show_command(CLI::App& app);
 
 }  // namespace owl::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   owl::cli::add_run_command(app);
   owl::cli::add_tokenize_command(app);
   owl::cli::add_logits_command(app);
+  owl::cli::add_show_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

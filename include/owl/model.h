@@ -31,7 +31,13 @@ struct model_info {
   int64_t heads = 0;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
-  std::string stored_dtype;      // "F32", "BF16", ... of the largest weights
+  std::string stored_dtype;      // "F32", "BF16", ... of the embedding
+  int64_t total_parameters = 0;  // every tensor of the checkpoint
+  int64_t active_parameters = 0; // used per token (MoE: only the routed experts that run)
+  int64_t experts = 0;           // routed experts per MoE layer (0: dense model)
+  int64_t experts_per_token = 0;
+  int64_t weight_bytes = 0;      // as stored
+  int64_t kv_bytes_per_token = 0;  // KV cache, all layers, float32
 };
 
 // Defaults from generation_config.json (or sensible ones when it is absent).

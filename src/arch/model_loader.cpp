@@ -40,7 +40,10 @@ generation_defaults read_generation_defaults(const std::filesystem::path& dir, c
   const nlohmann::json json = parse_json(read_text_file(path, max_config_bytes), path.string());
   json_fields g(json, path.string());
   if (const nlohmann::json* eos = g.find("eos_token_id")) d.eos_ids = parse_token_id_list(*eos, g.where("eos_token_id"));
-  if (auto bos = g.optional_integer("bos_token_id")) d.bos_id = int32_t(*bos);
+  if (const nlohmann::json* bos = g.find("bos_token_id")) {
+    auto ids = parse_token_id_list(*bos, g.where("bos_token_id"));
+    if (!ids.empty()) d.bos_id = ids[0];
+  }
   if (g.boolean_or("do_sample", false)) {
     // transformers' GenerationConfig defaults: temperature 1, top_k 50, top_p 1.
     d.sampling.temperature = float(g.number_or("temperature", 1.0));
@@ -80,6 +83,15 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   info.kv_heads = c.kv_heads;
   info.head_dim = c.head_dim;
   info.stored_dtype = state->weights.stored_dtype;
+  const model_weights& w = state->weights;
+  info.total_parameters = w.total_parameters;
+  info.experts = c.moe.experts;
+  info.experts_per_token = c.moe.top_k;
+  // Per token only top_k of each MoE layer's experts run.
+  info.active_parameters = w.total_parameters -
+                           (c.moe.experts > 0 ? w.expert_parameters / c.moe.experts * (c.moe.experts - c.moe.top_k) : 0);
+  info.weight_bytes = w.stored_bytes;
+  info.kv_bytes_per_token = c.layers * kv_floats_per_token(c) * int64_t(sizeof(float));
   return std::make_shared<decoder_model>(std::move(state));
 }
 

@@ -1,5 +1,6 @@
 #include "arch/rope.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -21,6 +22,28 @@ std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len) {
   }
   if (rope.kind == rope_kind::linear) {
     for (float& f : inv_freq) f = float(f / rope.factor);
+  } else if (rope.kind == rope_kind::yarn) {
+    // YaRN: interpolate the low frequencies (divide by factor), keep the high ones, and ramp
+    // linearly between the dims that rotate beta_fast and beta_slow times over the old context.
+    auto correction_dim = [&](double rotations) {
+      return double(dim) * std::log(double(rope.original_max_positions) / (rotations * 2.0 * std::numbers::pi)) /
+             (2.0 * std::log(base));
+    };
+    double low = correction_dim(rope.beta_fast), high = correction_dim(rope.beta_slow);
+    if (rope.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, double(dim - 1));
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < dim / 2; ++i) {
+      const float extrapolation = inv_freq[size_t(i)];
+      const float interpolation = float(1.0 / (rope.factor * (1.0 / double(extrapolation))));
+      const double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+      const double keep = 1.0 - ramp;  // share of the unscaled frequency
+      inv_freq[size_t(i)] = float(interpolation * (1.0 - keep) + extrapolation * keep);
+    }
   } else if (rope.kind == rope_kind::llama3) {
     // Llama 3.1: keep high frequencies, divide low ones by factor, blend in between.
     const double old_context = double(rope.original_max_positions);
@@ -39,8 +62,8 @@ std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len) {
   return inv_freq;
 }
 
-void rope_tables(const std::vector<float>& inv_freq, int64_t first, int64_t n, std::vector<float>& cos,
-                 std::vector<float>& sin) {
+void rope_tables(const std::vector<float>& inv_freq, double attention_factor, int64_t first, int64_t n,
+                 std::vector<float>& cos, std::vector<float>& sin) {
   const size_t half = inv_freq.size();
   cos.resize(size_t(n) * half);
   sin.resize(size_t(n) * half);
@@ -49,8 +72,8 @@ void rope_tables(const std::vector<float>& inv_freq, int64_t first, int64_t n, s
     for (size_t i = 0; i < half; ++i) {
       // The angle is rounded to float32 as in transformers; cos/sin of it are then exact.
       const float angle = position * inv_freq[i];
-      cos[size_t(t) * half + i] = float(std::cos(double(angle)));
-      sin[size_t(t) * half + i] = float(std::sin(double(angle)));
+      cos[size_t(t) * half + i] = float(std::cos(double(angle)) * attention_factor);
+      sin[size_t(t) * half + i] = float(std::sin(double(angle)) * attention_factor);
     }
   }
 }

@@ -12,8 +12,9 @@ namespace owl {
 // NTK scheme depends on it). Computed the way transformers computes them.
 std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len);
 
-// cos/sin tables [n, rotary_dim / 2] for positions first, first + 1, ..., first + n - 1.
-void rope_tables(const std::vector<float>& inv_freq, int64_t first, int64_t n, std::vector<float>& cos,
-                 std::vector<float>& sin);
+// cos/sin tables [n, rotary_dim / 2] for positions first, first + 1, ..., first + n - 1, both
+// multiplied by attention_factor (YaRN's temperature; 1 otherwise).
+void rope_tables(const std::vector<float>& inv_freq, double attention_factor, int64_t first, int64_t n,
+                 std::vector<float>& cos, std::vector<float>& sin);
 
 }  // namespace owl

@@ -73,47 +73,57 @@ class cpu_backend final : public backend {
     }
   }
 
+  void layer_norm(const float* x, const float* weight, const float* bias, int64_t n, int64_t dim, float eps,
+                  float* y) override {
+    pool_.parallel_for(n, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) scalar::layer_norm_row(x + t * dim, weight, bias, dim, eps, y + t * dim);
+    });
+  }
+
   void attention(const attention_args& a) override {
     const int64_t group = a.n_heads / a.n_kv_heads;
-    const int64_t kv_stride = a.n_kv_heads * a.head_dim;
     pool_.parallel_for(a.n_tokens * a.n_heads, 1, [&](int64_t begin, int64_t end) {
       thread_local std::vector<float> scores;
       for (int64_t job = begin; job < end; ++job) {
-        const int64_t t = job / a.n_heads, h = job % a.n_heads, kv_h = h / group;
+        const int64_t t = job / a.n_heads, h = job % a.n_heads;
         const int64_t position = a.first_position + t;
         const int64_t first_key =
             a.sliding_window > 0 ? std::max<int64_t>(0, position - a.sliding_window + 1) : 0;
         const int64_t n_keys = position + 1 - first_key;
-        const float* q = a.q + (t * a.n_heads + h) * a.head_dim;
         scores.resize(size_t(n_keys));
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const float* k = a.k_cache + (first_key + j) * kv_stride + kv_h * a.head_dim;
-          scores[j] = scalar::dot(q, k, a.head_dim) * a.scale;
-          max_score = std::max(max_score, scores[j]);
-        }
-        float sum = 0;
-        for (int64_t j = 0; j < n_keys; ++j) {
-          scores[j] = std::exp(scores[j] - max_score);
-          sum += scores[j];
-        }
-        float* out = a.out + (t * a.n_heads + h) * a.head_dim;
-        std::fill(out, out + a.head_dim, 0.0f);
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const float p = scores[j] / sum;
-          const float* v = a.v_cache + (first_key + j) * kv_stride + kv_h * a.head_dim;
-          for (int64_t d = 0; d < a.head_dim; ++d) out[d] += p * v[d];
-        }
+        scalar::attend_one(a, a.q + (t * a.n_heads + h) * a.head_dim, h / group, first_key, n_keys,
+                           a.sinks ? a.sinks[h] : 0.0f, a.sinks != nullptr, scores.data(),
+                           a.out + (t * a.n_heads + h) * a.v_dim);
       }
     });
   }
 
-  void silu_mul(float* gate, const float* up, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) gate[i] = scalar::silu(gate[i]) * up[i];
+  void gated_activation(const activation_config& act, float* gate, const float* up, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) gate[i] = scalar::gated(act, gate[i], up[i]);
   }
 
-  void add(float* y, const float* x, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+  void activation(const activation_config& act, float* x, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) x[i] = scalar::activate(act, x[i]);
+  }
+
+  void add(float* y, const float* x, int64_t count, float scale) override {
+    if (scale == 1.0f) {
+      for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+    } else {
+      for (int64_t i = 0; i < count; ++i) y[i] += scale * x[i];
+    }
+  }
+
+  void scale(float* x, float s, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) x[i] *= s;
+  }
+
+  void clamp(float* x, float limit, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) x[i] = std::clamp(x[i], -limit, limit);
+  }
+
+  void softcap(float* x, float cap, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) x[i] = cap * std::tanh(x[i] / cap);
   }
 
  private:

@@ -1,7 +1,10 @@
 #include "backend/cpu/scalar_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <numbers>
 
 #include "owl/error.h"
 
@@ -52,6 +55,71 @@ void rms_norm_row(const float* x, const float* weight, int64_t dim, float eps, f
   for (int64_t i = 0; i < dim; ++i) y[i] = x[i] * inv_rms * (weight ? weight[i] : 1.0f);
 }
 
+void layer_norm_row(const float* x, const float* weight, const float* bias, int64_t dim, float eps, float* y) {
+  double sum = 0;
+  for (int64_t i = 0; i < dim; ++i) sum += x[i];
+  const double mean = sum / double(dim);
+  double sum_squares = 0;
+  for (int64_t i = 0; i < dim; ++i) sum_squares += (x[i] - mean) * (x[i] - mean);
+  const float inv_std = float(1.0 / std::sqrt(sum_squares / double(dim) + double(eps)));
+  const float mean_f = float(mean);
+  for (int64_t i = 0; i < dim; ++i)
+    y[i] = (x[i] - mean_f) * inv_std * (weight ? weight[i] : 1.0f) + (bias ? bias[i] : 0.0f);
+}
+
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
+float gelu(float x) { return float(0.5 * x * (1.0 + std::erf(double(x) / std::numbers::sqrt2))); }
+float gelu_tanh(float x) {
+  const double inner = std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * double(x) * x * x);
+  return float(0.5 * x * (1.0 + std::tanh(inner)));
+}
+
+float activate(const activation_config& act, float x) {
+  switch (act.kind) {
+    case activation_kind::silu: return silu(x);
+    case activation_kind::gelu: return gelu(x);
+    case activation_kind::gelu_tanh: return gelu_tanh(x);
+    case activation_kind::relu2: {
+      const float r = std::max(x, 0.0f);
+      return r * r;
+    }
+    case activation_kind::swiglu_oai: break;
+  }
+  fail("cpu backend", "activation swiglu_oai needs a gate and an up projection");
+}
+
+float gated(const activation_config& act, float gate, float up) {
+  if (act.kind == activation_kind::swiglu_oai) {
+    // gpt-oss: clamp both halves, then (up + 1) * gate * sigmoid(alpha * gate).
+    gate = std::min(gate, act.limit);
+    up = std::clamp(up, -act.limit, act.limit);
+    const float glu = gate / (1.0f + std::exp(-act.alpha * gate));
+    return (up + 1.0f) * glu;
+  }
+  return activate(act, gate) * up;
+}
+
+void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_t first_key, int64_t n_keys,
+                float sink, bool has_sink, float* scores, float* out) {
+  float max_score = has_sink ? sink : -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* k = a.k_cache + (first_key + j) * a.k_stride + kv_head * a.head_dim;
+    float s = dot(q, k, a.head_dim) * a.scale;
+    if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
+    scores[j] = s;
+    max_score = std::max(max_score, s);
+  }
+  float sum = has_sink ? std::exp(sink - max_score) : 0.0f;  // the sink takes mass, adds no value
+  for (int64_t j = 0; j < n_keys; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    sum += scores[j];
+  }
+  std::fill(out, out + a.v_dim, 0.0f);
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float p = scores[j] / sum;
+    const float* v = a.v_cache + (first_key + j) * a.v_stride + kv_head * a.v_dim;
+    for (int64_t d = 0; d < a.v_dim; ++d) out[d] += p * v[d];
+  }
+}
 
 }  // namespace owl::scalar

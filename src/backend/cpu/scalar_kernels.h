@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "owl/dtype.h"
 
 namespace owl::scalar {
@@ -14,6 +15,14 @@ float dot(const float* a, const float* b, int64_t n);
 // Converts n elements of type `type` starting at `src` to float32.
 void to_f32(dtype type, const std::byte* src, int64_t n, float* dst);
 void rms_norm_row(const float* x, const float* weight, int64_t dim, float eps, float* y);
+void layer_norm_row(const float* x, const float* weight, const float* bias, int64_t dim, float eps, float* y);
 float silu(float x);
+float gelu(float x);       // exact, with erf
+float gelu_tanh(float x);  // tanh approximation
+float activate(const activation_config& act, float x);
+float gated(const activation_config& act, float gate, float up);
+// One query against its keys: out[v_dim] = softmax(scores) @ values. `scores` is scratch of n_keys.
+void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_t first_key, int64_t n_keys,
+                float sink, bool has_sink, float* scores, float* out);
 
 }  // namespace owl::scalar
