@@ -85,7 +85,8 @@ class backend {
   virtual void softcap(float* x, float cap, int64_t count) = 0;
 };
 
-// The scalar CPU reference backend, using `threads` threads (0 = all cores).
-std::unique_ptr<backend> make_cpu_backend(int threads);
+// The CPU backend, using `threads` threads (0 = all cores): SIMD kernels where the processor
+// has them (simd = true), else the scalar reference kernels every fast kernel is tested against.
+std::unique_ptr<backend> make_cpu_backend(int threads, bool simd = true);
 
 }  // namespace owl

@@ -2,10 +2,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/scalar_kernels.h"
+#include "backend/cpu/simd_kernels.h"
 #include "core/thread_pool.h"
 #include "owl/error.h"
 
@@ -14,8 +16,10 @@ namespace {
 
 class cpu_backend final : public backend {
  public:
-  explicit cpu_backend(int threads) : pool_(threads) {}
-  const char* name() const override { return "cpu-scalar"; }
+  cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
+    name_ = std::string("cpu-") + kernels_.name;
+  }
+  const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
   void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) override {
@@ -24,6 +28,15 @@ class cpu_backend final : public backend {
     // once and applied to every token, so a prompt costs one pass over the weights.
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
       thread_local std::vector<float> row;
+      if (kernels_.row_times_tokens) {
+        row.resize(size_t(w.cols));
+        for (int64_t r = row_begin; r < row_end; ++r) {
+          kernels_.row_times_tokens(w.type, w.data + size_t(r) * row_bytes, x, n, w.cols, w.rows, y + r, row.data());
+          if (bias)
+            for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] += bias[r];
+        }
+        return;
+      }
       const float* row_f32 = nullptr;
       if (w.type != dtype::f32) row.resize(size_t(w.cols));
       for (int64_t r = row_begin; r < row_end; ++r) {
@@ -128,10 +141,14 @@ class cpu_backend final : public backend {
 
  private:
   thread_pool pool_;
+  const simd::kernel_table& kernels_;
+  std::string name_;
 };
 
 }  // namespace
 
-std::unique_ptr<backend> make_cpu_backend(int threads) { return std::make_unique<cpu_backend>(threads); }
+std::unique_ptr<backend> make_cpu_backend(int threads, bool simd) {
+  return std::make_unique<cpu_backend>(threads, simd ? simd::best_kernels() : simd::scalar_kernels());
+}
 
 }  // namespace owl

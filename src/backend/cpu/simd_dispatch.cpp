@@ -1,0 +1,26 @@
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cpu/simd_kernels.h"
+
+namespace owl::simd {
+
+const kernel_table* avx2_kernels();  // simd_avx2.cpp
+
+const kernel_table& scalar_kernels() {
+  static const kernel_table table{};
+  return table;
+}
+
+const kernel_table& best_kernels() {
+  // OWL_KERNELS=scalar forces the reference kernels (for comparisons and debugging).
+  static const kernel_table& chosen = [] () -> const kernel_table& {
+    const char* forced = std::getenv("OWL_KERNELS");
+    if (forced && std::strcmp(forced, "scalar") == 0) return scalar_kernels();
+    if (const kernel_table* avx2 = avx2_kernels()) return *avx2;
+    return scalar_kernels();
+  }();
+  return chosen;
+}
+
+}  // namespace owl::simd

@@ -1,0 +1,117 @@
+// Every fast kernel against the scalar reference: the SIMD CPU backend must compute what the
+// scalar backend computes, up to float summation order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backend/backend.h"
+#include "backend/cpu/simd_kernels.h"
+
+namespace owl {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// The weights [rows, cols] stored as `type`.
+std::vector<std::byte> store_as(dtype type, const std::vector<float>& values) {
+  std::vector<std::byte> bytes(values.size() * dtype_size(type));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (type == dtype::f32) {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+    } else {
+      uint16_t h = type == dtype::f16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return bytes;
+}
+
+class KernelsMatmul : public ::testing::TestWithParam<dtype> {};
+
+TEST_P(KernelsMatmul, SimdMatchesScalar) {
+  auto scalar = make_cpu_backend(1, false);
+  auto fast = make_cpu_backend(2, true);
+  // Odd sizes exercise every tail: rows not a multiple of the thread split, cols not of 8/16/32.
+  for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{37, 61, 1}, {64, 256, 5}, {130, 1000, 9}, {8, 7, 4}}) {
+    const auto w_values = random_floats(size_t(rows * cols), 1);
+    const auto bytes = store_as(GetParam(), w_values);
+    const auto x = random_floats(size_t(n * cols), 2);
+    const auto bias = random_floats(size_t(rows), 3);
+    weight_matrix w{GetParam(), bytes.data(), rows, cols};
+    std::vector<float> expected(size_t(n * rows)), got(expected.size());
+    scalar->matmul(w, bias.data(), x.data(), n, expected.data());
+    fast->matmul(w, bias.data(), x.data(), n, got.data());
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], expected[i], 1e-5 * std::sqrt(double(cols)) * 4) << rows << "x" << cols << " n=" << n << " at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, KernelsMatmul, ::testing::Values(dtype::f32, dtype::f16, dtype::bf16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+TEST(Kernels, SimdTableIsChosenWhenAvailable) {
+  const auto& best = simd::best_kernels();
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+      !std::getenv("OWL_KERNELS"))
+    EXPECT_STREQ(best.name, "avx2");
+#endif
+  EXPECT_NE(best.name, nullptr);
+}
+
+TEST(Kernels, DotF32MatchesScalar) {
+  const auto& best = simd::best_kernels();
+  if (!best.dot_f32) GTEST_SKIP() << "no SIMD dot on this processor";
+  for (int64_t n : {1, 7, 8, 33, 1000, 4096}) {
+    const auto a = random_floats(size_t(n), 4), b = random_floats(size_t(n), 5);
+    double expected = 0;
+    for (int64_t i = 0; i < n; ++i) expected += double(a[size_t(i)]) * b[size_t(i)];
+    EXPECT_NEAR(best.dot_f32(a.data(), b.data(), n), expected, 1e-5 * std::sqrt(double(n)) * 4) << n;
+  }
+}
+
+TEST(Kernels, AttentionWithSinksAndSoftcapMatchesDefinition) {
+  // One query, three keys, one head: check the backend's softmax with a sink and softcap.
+  auto cpu = make_cpu_backend(1, true);
+  const float q[2] = {1.0f, 0.5f};
+  const float k[6] = {1, 0, 0, 1, 1, 1};
+  const float v[6] = {1, 2, 3, 4, 5, 6};
+  const float sink = 0.3f;
+  float out[2];
+  attention_args a;
+  a.q = q;
+  a.k_cache = k;
+  a.v_cache = v;
+  a.out = out;
+  a.n_tokens = 1;
+  a.first_position = 2;
+  a.n_heads = a.n_kv_heads = 1;
+  a.head_dim = a.v_dim = a.k_stride = a.v_stride = 2;
+  a.scale = 0.7f;
+  a.softcap = 2.0f;
+  a.sinks = &sink;
+  cpu->attention(a);
+  double s[3], mass = std::exp(double(sink)), o0 = 0, o1 = 0;
+  for (int j = 0; j < 3; ++j) {
+    double raw = (q[0] * k[2 * j] + q[1] * k[2 * j + 1]) * 0.7;
+    s[j] = std::exp(2.0 * std::tanh(raw / 2.0));
+    mass += s[j];
+  }
+  for (int j = 0; j < 3; ++j) {
+    o0 += s[j] / mass * v[2 * j];
+    o1 += s[j] / mass * v[2 * j + 1];
+  }
+  EXPECT_NEAR(out[0], o0, 1e-5);
+  EXPECT_NEAR(out[1], o1, 1e-5);
+}
+
+}  // namespace
+}  // namespace owl
