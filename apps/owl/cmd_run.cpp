@@ -59,7 +59,12 @@ void run(const run_options& o) {
 
   std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
   std::fflush(stdout);
-  stream_decoder text(*tok, prompt);
+  // The prompt's text gives the continuation its spacing; its special tokens (BOS) would
+  // only add their markup to that context, so they are left out of it.
+  std::vector<int32_t> visible_prompt;
+  for (int32_t id : prompt)
+    if (!tok->is_special(id)) visible_prompt.push_back(id);
+  stream_decoder text(*tok, visible_prompt);
   auto result = generate(*s, prompt, options, [&](int32_t id) {
     std::string piece = text.push(id);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
