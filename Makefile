@@ -7,7 +7,7 @@ SANITIZE_DIR := build/sanitize
 FUZZ_SECONDS ?= 20
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build build-sanitize run test test-release test-sanitize fuzz-smoke fuzz clean
+.PHONY: all deps build build-sanitize run test test-release test-interop test-sanitize fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -23,10 +23,18 @@ build: deps $(RELEASE_DIR)/build.ninja
 run: build
 	$(RELEASE_DIR)/owl run -p "$(PROMPT)" -n 200
 
-test: test-release test-sanitize fuzz-smoke
+test: test-release test-interop test-sanitize fuzz-smoke
 
 test-release: build
 	cd $(RELEASE_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# GGUF files written by owl give the same greedy tokens in llama.cpp (node-llama-cpp from npm).
+test-interop: build
+	scripts/test-interop $(RELEASE_DIR)
+
+# owl vs llama.cpp on a synthetic Llama-3.2-1B-shaped model; results go in docs/performance.md.
+bench: build
+	bench/vs-llamacpp/run.sh $(shell nproc) 3 16
 
 # Sanitizer build with clang: ASan+UBSan on every test, and the libFuzzer targets.
 $(SANITIZE_DIR)/build.ninja: | deps

@@ -40,7 +40,7 @@ TEST_P(KernelsMatmul, SimdMatchesScalar) {
   auto scalar = make_cpu_backend(1, false);
   auto fast = make_cpu_backend(2, true);
   // Odd sizes exercise every tail: rows not a multiple of the thread split, cols not of 8/16/32.
-  for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{37, 61, 1}, {64, 256, 5}, {130, 1000, 9}, {8, 7, 4}}) {
+  for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{37, 61, 1}, {64, 256, 5}, {130, 1000, 9}, {8, 7, 4}, {21, 64, 40}}) {
     const auto w_values = random_floats(size_t(rows * cols), 1);
     const auto bytes = store_as(GetParam(), w_values);
     const auto x = random_floats(size_t(n * cols), 2);
@@ -60,9 +60,9 @@ INSTANTIATE_TEST_SUITE_P(Types, KernelsMatmul, ::testing::Values(dtype::f32, dty
 TEST(Kernels, SimdTableIsChosenWhenAvailable) {
   const auto& best = simd::best_kernels();
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-      !std::getenv("OWL_KERNELS"))
+  if (simd::cpu_has_avx2_fma_f16c() && !std::getenv("OWL_KERNELS")) {
     EXPECT_STREQ(best.name, "avx2");
+  }
 #endif
   EXPECT_NE(best.name, nullptr);
 }
@@ -111,6 +111,49 @@ TEST(Kernels, AttentionWithSinksAndSoftcapMatchesDefinition) {
   }
   EXPECT_NEAR(out[0], o0, 1e-5);
   EXPECT_NEAR(out[1], o1, 1e-5);
+}
+
+}  // namespace
+}  // namespace owl
+
+#include "quant/quant.h"
+
+namespace owl {
+namespace {
+
+// Quantized weights: the decode path (integer dot products against quantized activations)
+// and the prompt path (dequantized rows in the GEMM) against float math on the dequantized
+// weights; the only difference allowed is the activations' 8-bit rounding.
+TEST(Kernels, QuantizedMatmulPathsAgreeWithDequantizedMath) {
+  auto scalar = make_cpu_backend(1, false);
+  auto fast = make_cpu_backend(2, true);
+  const int64_t rows = 19, cols = 512;
+  for (dtype type : {dtype::q8_0, dtype::q4_0, dtype::q4_k, dtype::q6_k, dtype::iq4_xs}) {
+    const auto q = quant::qtype(size_t(type) - size_t(dtype::q4_0));
+    const auto values = random_floats(size_t(rows * cols), 7);
+    std::vector<std::byte> bytes(size_t(rows) * quant::row_bytes(q, cols));
+    std::vector<float> dequantized(values.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      std::byte* row = bytes.data() + size_t(r) * quant::row_bytes(q, cols);
+      quant::quantize_row(q, values.data() + r * cols, row, cols);
+      quant::dequantize_row(q, row, dequantized.data() + r * cols, cols);
+    }
+    weight_matrix w{type, bytes.data(), rows, cols};
+    weight_matrix w_f32{dtype::f32, reinterpret_cast<const std::byte*>(dequantized.data()), rows, cols};
+    for (int64_t n : {1, 20}) {
+      const auto x = random_floats(size_t(n * cols), 8);
+      std::vector<float> exact(size_t(n * rows)), got_scalar(exact.size()), got_fast(exact.size());
+      scalar->matmul(w_f32, nullptr, x.data(), n, exact.data());
+      scalar->matmul(w, nullptr, x.data(), n, got_scalar.data());
+      fast->matmul(w, nullptr, x.data(), n, got_fast.data());
+      double scale = 0;
+      for (float v : exact) scale = std::max(scale, double(std::fabs(v)));
+      for (size_t i = 0; i < exact.size(); ++i) {
+        ASSERT_NEAR(got_scalar[i], exact[i], 2e-2 * scale) << dtype_name(type) << " n=" << n;
+        ASSERT_NEAR(got_fast[i], exact[i], 2e-2 * scale) << dtype_name(type) << " n=" << n;
+      }
+    }
+  }
 }
 
 }  // namespace

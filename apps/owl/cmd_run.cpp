@@ -3,6 +3,8 @@
 #include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "owl/error.h"
 #include "owl/generate.h"
@@ -22,12 +24,13 @@ struct run_options {
   int top_k = -1;
   float frequency_penalty = 0, presence_penalty = 0;
   int64_t seed = -1;
+  bool json = false;
 };
 
 void run(const run_options& o) {
   const std::filesystem::path dir = o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir);
   auto m = model::load(dir, load_options{.threads = o.threads});
-  auto tok = tokenizer::from_dir(dir);
+  auto tok = load_tokenizer(dir);
 
   // Start from the model's generation_config defaults; flags given on the command line win.
   sampling_params sampling = m->defaults().sampling;
@@ -57,23 +60,36 @@ void run(const run_options& o) {
   options.stop_ids = m->defaults().eos_ids;
   if (auto eos = tok->eos_id()) options.stop_ids.push_back(*eos);
 
-  std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
-  std::fflush(stdout);
+  if (!o.json) {
+    std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
+    std::fflush(stdout);
+  }
   // The prompt's text gives the continuation its spacing; its special tokens (BOS) would
   // only add their markup to that context, so they are left out of it.
   std::vector<int32_t> visible_prompt;
   for (int32_t id : prompt)
     if (!tok->is_special(id)) visible_prompt.push_back(id);
   stream_decoder text(*tok, visible_prompt);
+  std::string continuation;
   auto result = generate(*s, prompt, options, [&](int32_t id) {
     std::string piece = text.push(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
+    if (o.json) {
+      continuation += piece;
+    } else {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
     return true;
   });
   std::string rest = text.finish();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
-  std::fputc('\n', stdout);
+  if (o.json) {
+    nlohmann::json out = {{"prompt_ids", prompt}, {"ids", result.tokens}, {"text", continuation + rest},
+                          {"finish_reason", result.finish_reason}};
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fputc('\n', stdout);
+  }
   std::fflush(stdout);
 
   const double prompt_rate = result.prompt_seconds > 0 ? double(result.prompt_tokens) / result.prompt_seconds : 0;
@@ -90,7 +106,7 @@ void run(const run_options& o) {
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<run_options>();
   CLI::App* cmd = app.add_subcommand("run", "Stream a continuation of a prompt (default model: bundled stories260K)");
-  cmd->add_option("model", options->model_dir, "Hugging Face model folder (default: the bundled stories260K)");
+  cmd->add_option("model", options->model_dir, "Hugging Face model folder or GGUF file (default: the bundled stories260K)");
   cmd->add_option("-p,--prompt", options->prompt, "Prompt text");
   cmd->add_option("-n,--max-tokens", options->max_tokens,
                   "Tokens to generate (default: until an end token or the context is full)")
@@ -107,6 +123,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--presence-penalty", options->presence_penalty, "Presence penalty (0 = off)");
   cmd->add_option("--seed", options->seed, "Random seed (same seed, same output)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", options->json,
+                R"(Print {"prompt_ids", "ids", "text", "finish_reason"} instead of streaming the text)");
   cmd->callback([options] { run(*options); });
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "owl/model.h"
 #include "owl/tokenizer.h"
 
 namespace owl::cli {
@@ -18,7 +19,7 @@ struct tokenize_options {
 };
 
 void tokenize(const tokenize_options& o) {
-  auto tok = tokenizer::from_dir(o.model_dir);
+  auto tok = load_tokenizer(o.model_dir);
   const std::vector<int32_t> ids = tok->encode(o.text, !o.no_specials);
   if (o.json) {
     nlohmann::json out = {{"ids", ids}, {"tokens", nlohmann::json::array()}};

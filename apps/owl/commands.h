@@ -10,5 +10,9 @@ void add_run_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_show_command(CLI::App& app);
+void add_convert_commands(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+void add_template_command(CLI::App& app);
 
 }  // namespace owl::cli

@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   owl::cli::add_tokenize_command(app);
   owl::cli::add_logits_command(app);
   owl::cli::add_show_command(app);
+  owl::cli::add_convert_commands(app);
+  owl::cli::add_bench_command(app);
+  owl::cli::add_chat_command(app);
+  owl::cli::add_template_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

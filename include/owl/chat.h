@@ -19,11 +19,14 @@ struct template_limits {
   int64_t max_output_bytes = 16 << 20;
 };
 
+// Ordered JSON: templates print dicts (tool schemas, tool-call arguments) with tojson, and Python
+// keeps keys in insertion order, so the order must survive (nlohmann::json sorts keys; it still
+// converts implicitly, losing the order).
 struct chat_render_options {
-  nlohmann::json messages = nlohmann::json::array();  // [{role, content, tool_calls?, reasoning_content?, ...}]
-  nlohmann::json tools;                               // null or a list of tool definitions
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content, tool_calls?, reasoning_content?, ...}]
+  nlohmann::ordered_json tools;                                       // null or a list of tool definitions
   bool add_generation_prompt = false;
-  nlohmann::json extra = nlohmann::json::object();    // extra variables, e.g. {"enable_thinking": false}
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();    // extra variables, e.g. {"enable_thinking": false}
 };
 
 class chat_template {

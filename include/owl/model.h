@@ -52,7 +52,7 @@ class session;
 class model {
  public:
   // dir: a Hugging Face model folder (config.json, *.safetensors, optional
-  // generation_config.json). Throws owl::error on any defect.
+  // generation_config.json) or a GGUF file. Throws owl::error on any defect.
   static std::shared_ptr<model> load(const std::filesystem::path& dir, const load_options& options = {});
   virtual ~model() = default;
 
@@ -78,6 +78,10 @@ class session {
 }  // namespace owl
 
 namespace owl {
+class tokenizer;
+// The tokenizer of a model folder (tokenizer.json) or of a GGUF file (tokenizer.ggml.*).
+std::unique_ptr<tokenizer> load_tokenizer(const std::filesystem::path& model);
+
 // The bundled stories260K model: $OWL_MODEL when set, else models/stories260K of the source
 // tree owl was built from.
 std::filesystem::path default_model_dir();

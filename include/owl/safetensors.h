@@ -72,6 +72,10 @@ class safetensors_file {
 class weight_store {
  public:
   static std::unique_ptr<weight_store> open_dir(const std::filesystem::path& dir);
+  // A store over tensors that live elsewhere (e.g. a GGUF mapping that `owner` keeps alive),
+  // already renamed to Hugging Face names. Names must be unique.
+  static std::unique_ptr<weight_store> from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
+                                                  const std::filesystem::path& source);
   const tensor_view* find(std::string_view name) const;
   const tensor_view& get(std::string_view name) const;  // missing -> owl::error with a hint
   std::vector<std::string> names() const;
@@ -80,6 +84,8 @@ class weight_store {
  private:
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<safetensors_file>> files_;
+  std::vector<tensor_view> views_;       // from_views: the tensors
+  std::shared_ptr<const void> owner_;    // from_views: keeps their bytes alive
   std::map<std::string, const tensor_view*, std::less<>> by_name_;
 };
 

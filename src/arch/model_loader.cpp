@@ -3,7 +3,10 @@
 
 #include "arch/decoder.h"
 #include "core/mapped_file.h"
+#include "io/gguf.h"
+#include "io/gguf_model.h"
 #include "io/json_fields.h"
+#include "owl/tokenizer.h"
 #include "owl/error.h"
 
 namespace owl {
@@ -30,15 +33,14 @@ class decoder_model final : public model {
 
 // generation_config.json: end tokens and sampling defaults, as transformers' generate() reads
 // them. Absent file: greedy, with config.json's eos ids.
-generation_defaults read_generation_defaults(const std::filesystem::path& dir, const model_config& config) {
+generation_defaults read_generation_defaults(const nlohmann::json& json, const std::string& source,
+                                             const model_config& config) {
   generation_defaults d;
   d.eos_ids = config.eos_ids;
   d.bos_id = config.bos_id;
   d.sampling.temperature = 0;
-  const auto path = dir / "generation_config.json";
-  if (!std::filesystem::exists(path)) return d;
-  const nlohmann::json json = parse_json(read_text_file(path, max_config_bytes), path.string());
-  json_fields g(json, path.string());
+  if (json.is_null()) return d;
+  json_fields g(json, source);
   if (const nlohmann::json* eos = g.find("eos_token_id")) d.eos_ids = parse_token_id_list(*eos, g.where("eos_token_id"));
   if (const nlohmann::json* bos = g.find("bos_token_id")) {
     auto ids = parse_token_id_list(*bos, g.where("bos_token_id"));
@@ -58,19 +60,32 @@ generation_defaults read_generation_defaults(const std::filesystem::path& dir, c
 }  // namespace
 
 std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_options& options) {
-  if (!std::filesystem::is_directory(dir))
-    fail(dir.string(), "is not a folder", "pass a Hugging Face model folder holding config.json and *.safetensors");
   auto state = std::make_shared<decoder_model_state>();
-  const auto config_path = dir / "config.json";
-  if (!std::filesystem::exists(config_path))
-    fail(config_path.string(), "not found", "a Hugging Face model folder has config.json beside its weights");
-  state->config = parse_model_config(parse_json(read_text_file(config_path, max_config_bytes), config_path.string()),
-                                     config_path.string());
+  if (is_gguf_file(dir)) {
+    // A GGUF file: its metadata says what config.json would, its tensors map to the same names.
+    gguf_model_source source = read_gguf_model(dir);
+    state->config = parse_model_config(source.config, dir.string() + " (GGUF metadata)");
+    state->store = std::move(source.store);
+    state->defaults = read_generation_defaults(source.generation_config, dir.string(), state->config);
+  } else {
+    if (!std::filesystem::is_directory(dir))
+      fail(dir.string(), "is not a model folder or GGUF file",
+           "pass a Hugging Face model folder holding config.json and *.safetensors, or a .gguf file");
+    const auto config_path = dir / "config.json";
+    if (!std::filesystem::exists(config_path))
+      fail(config_path.string(), "not found", "a Hugging Face model folder has config.json beside its weights");
+    state->config = parse_model_config(parse_json(read_text_file(config_path, max_config_bytes), config_path.string()),
+                                       config_path.string());
+    state->store = weight_store::open_dir(dir);
+    const auto generation_path = dir / "generation_config.json";
+    nlohmann::json generation;
+    if (std::filesystem::exists(generation_path))
+      generation = parse_json(read_text_file(generation_path, max_config_bytes), generation_path.string());
+    state->defaults = read_generation_defaults(generation, generation_path.string(), state->config);
+  }
   const model_config& c = state->config;
-  state->store = weight_store::open_dir(dir);
   state->weights = bind_weights(*state->store, c);
   state->compute = make_cpu_backend(options.threads);
-  state->defaults = read_generation_defaults(dir, c);
 
   model_info& info = state->info;
   info.architecture = std::string(c.arch->hf_name);
@@ -93,6 +108,15 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   info.weight_bytes = w.stored_bytes;
   info.kv_bytes_per_token = c.layers * kv_floats_per_token(c) * int64_t(sizeof(float));
   return std::make_shared<decoder_model>(std::move(state));
+}
+
+std::unique_ptr<tokenizer> load_tokenizer(const std::filesystem::path& model) {
+  if (is_gguf_file(model)) {
+    auto file = gguf_file::open(model);
+    const gguf_tokenizer_json json = tokenizer_from_gguf(*file);
+    return tokenizer::from_json(json.tokenizer_json, json.tokenizer_config_json, model.string());
+  }
+  return tokenizer::from_dir(model);
 }
 
 }  // namespace owl

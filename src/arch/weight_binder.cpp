@@ -22,10 +22,11 @@ std::string tensor_name(std::string_view pattern, int64_t layer, int64_t expert)
   return name;
 }
 
-const tensor_view& weight_binder::tensor(const std::string& name, const std::vector<int64_t>& shape) {
+const tensor_view& weight_binder::tensor(const std::string& name, const std::vector<int64_t>& shape,
+                                         bool allow_quantized) {
   const tensor_view& t = store_.get(name);
   used_.insert(name);
-  if (t.type != dtype::f32 && t.type != dtype::f16 && t.type != dtype::bf16)
+  if (t.type != dtype::f32 && t.type != dtype::f16 && t.type != dtype::bf16 && !(allow_quantized && is_quantized(t.type)))
     fail(t.source + ": tensor '" + name + "'",
          "expected a float weight (F32, F16 or BF16), found " + std::string(dtype_name(t.type)));
   if (t.shape != shape)
@@ -38,7 +39,7 @@ const tensor_view& weight_binder::tensor(const std::string& name, const std::vec
 std::vector<float> weight_binder::vector(const std::string& name, int64_t size) { return tensor(name, {size}).to_f32(); }
 
 weight_matrix weight_binder::matrix(const std::string& name, int64_t rows, int64_t cols) {
-  const tensor_view& t = tensor(name, {rows, cols});
+  const tensor_view& t = tensor(name, {rows, cols}, true);
   return weight_matrix{t.type, t.data, rows, cols};
 }
 
@@ -69,7 +70,7 @@ std::byte* weight_binder::allocate(size_t bytes) {
 }
 
 weight_matrix weight_binder::gather_rows(const weight_matrix& m, const std::vector<int64_t>& rows) {
-  const size_t row_bytes = size_t(m.cols) * dtype_size(m.type);
+  const size_t row_bytes = dtype_row_bytes(m.type, m.cols);
   std::byte* data = allocate(rows.size() * row_bytes);
   for (size_t i = 0; i < rows.size(); ++i)
     std::memcpy(data + i * row_bytes, m.data + size_t(rows[i]) * row_bytes, row_bytes);
@@ -78,6 +79,9 @@ weight_matrix weight_binder::gather_rows(const weight_matrix& m, const std::vect
 
 weight_matrix weight_binder::gather_columns(dtype type, const std::byte* src, int64_t rows, int64_t cols,
                                             const std::vector<int64_t>& columns) {
+  if (is_quantized(type))
+    fail("weights", "a " + std::string(dtype_name(type)) + " tensor cannot be transposed at load",
+         "store this tensor as F32, F16 or BF16");
   const size_t element = dtype_size(type);
   std::byte* data = allocate(columns.size() * size_t(rows) * element);
   for (size_t i = 0; i < columns.size(); ++i)

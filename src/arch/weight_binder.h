@@ -19,7 +19,8 @@ class weight_binder {
 
   bool has(const std::string& name) const { return store_.find(name) != nullptr; }
   // The tensor, which must exist, be a float type and have exactly `shape`.
-  const tensor_view& tensor(const std::string& name, const std::vector<int64_t>& shape);
+  // Block-quantized types are accepted only where `allow_quantized` (matrices the matmul reads).
+  const tensor_view& tensor(const std::string& name, const std::vector<int64_t>& shape, bool allow_quantized = false);
   std::vector<float> vector(const std::string& name, int64_t size);
   weight_matrix matrix(const std::string& name, int64_t rows, int64_t cols);
   // name + ".weight" and, when `bias`, name + ".bias".

@@ -71,7 +71,7 @@ void bind_latent_attention(weight_binder& bind, const model_config& c, int64_t i
   // latent is pushed through the v part. The k part is transposed once for that.
   const linear_weights kv_b =
       bind.linear(tensor_name(names.kv_b, i), c.heads * (m.nope_dim + m.v_dim), m.kv_lora_rank, false);
-  const size_t row_bytes = size_t(m.kv_lora_rank) * dtype_size(kv_b.w.type);
+  const size_t row_bytes = dtype_row_bytes(kv_b.w.type, m.kv_lora_rank);
   for (int64_t h = 0; h < c.heads; ++h) {
     const std::byte* head = kv_b.w.data + size_t(h * (m.nope_dim + m.v_dim)) * row_bytes;
     std::vector<int64_t> all_columns(size_t(m.kv_lora_rank));

@@ -19,8 +19,8 @@ constexpr std::array<dtype_row, 10> dtype_table{{
 }};
 }  // namespace
 
-size_t dtype_size(dtype type) { return dtype_table[size_t(type)].size; }
-std::string_view dtype_name(dtype type) { return dtype_table[size_t(type)].name; }
+bool is_quantized(dtype type) { return size_t(type) >= dtype_table.size(); }
+size_t dtype_size(dtype type) { return is_quantized(type) ? 0 : dtype_table[size_t(type)].size; }
 
 std::optional<dtype> dtype_from_name(std::string_view name) {
   for (const auto& row : dtype_table)

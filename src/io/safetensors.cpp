@@ -510,6 +510,18 @@ std::unique_ptr<weight_store> weight_store::open_dir(const std::filesystem::path
        hint_folder);
 }
 
+std::unique_ptr<weight_store> weight_store::from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
+                                                       const std::filesystem::path& source) {
+  auto store = std::unique_ptr<weight_store>(new weight_store());
+  store->dir_ = source;
+  store->views_ = std::move(views);
+  store->owner_ = std::move(owner);
+  for (const tensor_view& t : store->views_)
+    if (!store->by_name_.emplace(t.name, &t).second)
+      fail(source.string() + ": tensor " + quote_name(t.name), "appears twice", "tensor names must be unique");
+  return store;
+}
+
 const tensor_view* weight_store::find(std::string_view name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

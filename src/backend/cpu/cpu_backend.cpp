@@ -8,22 +8,39 @@
 #include "backend/backend.h"
 #include "backend/cpu/scalar_kernels.h"
 #include "backend/cpu/simd_kernels.h"
+#include "quant/quant.h"
 #include "core/thread_pool.h"
 #include "owl/error.h"
 
 namespace owl {
 namespace {
 
+// From this many tokens on, a matmul widens weights once and reuses them (GEMM); below it,
+// each token streams the stored weights (the decode path, bound by memory bandwidth).
+constexpr int64_t gemm_min_tokens = 6;
+
 class cpu_backend final : public backend {
  public:
   cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
     name_ = std::string("cpu-") + kernels_.name;
+    quant_isa_ = kernels_.row_times_tokens ? quant::kernel_isa::avx2 : quant::kernel_isa::scalar;
   }
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
   void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) override {
-    const size_t row_bytes = size_t(w.cols) * dtype_size(w.type);
+    const size_t row_bytes = dtype_row_bytes(w.type, w.cols);
+    // Prompts: widen the weights once per block of tokens and run a register-tiled GEMM.
+    if (kernels_.gemm_rows && n >= gemm_min_tokens) {
+      pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
+        kernels_.gemm_rows(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
+        if (bias)
+          for (int64_t t = 0; t < n; ++t)
+            for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
+      });
+      return;
+    }
+    if (is_quantized(w.type)) return quantized_matmul(w, bias, x, n, y);
     // Split the output features across threads: each weight row is read (and converted)
     // once and applied to every token, so a prompt costs one pass over the weights.
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
@@ -54,7 +71,7 @@ class cpu_backend final : public backend {
   }
 
   void embed(const weight_matrix& table, std::span<const int32_t> ids, float* out) override {
-    const size_t row_bytes = size_t(table.cols) * dtype_size(table.type);
+    const size_t row_bytes = dtype_row_bytes(table.type, table.cols);
     for (size_t t = 0; t < ids.size(); ++t) {
       if (ids[t] < 0 || ids[t] >= table.rows)
         fail("embedding", "token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
@@ -140,8 +157,33 @@ class cpu_backend final : public backend {
   }
 
  private:
+  // Quantized weights: the activations are quantized once to the format the weight type's dot
+  // product pairs with (Q8_0 or Q8_K), then every weight row is an integer dot product.
+  void quantized_matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) {
+    const quant::qtype weight_type = quant::qtype(size_t(w.type) - size_t(dtype::q4_0));
+    const quant::qtype act_type = quant::dot_activation_type(weight_type);
+    const size_t act_row = quant::row_bytes(act_type, w.cols);
+    const size_t weight_row = quant::row_bytes(weight_type, w.cols);
+    activations_.resize(size_t(n) * act_row);
+    std::byte* xq = activations_.data();
+    pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) quant::quantize_row(act_type, x + t * w.cols, xq + size_t(t) * act_row, w.cols);
+    });
+    const quant::kernel_isa isa = quant_isa_;
+    pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t r = row_begin; r < row_end; ++r) {
+        const std::byte* row = w.data + size_t(r) * weight_row;
+        const float b = bias ? bias[r] : 0.0f;
+        for (int64_t t = 0; t < n; ++t)
+          y[t * w.rows + r] = quant::vec_dot_with(isa, weight_type, row, xq + size_t(t) * act_row, w.cols) + b;
+      }
+    });
+  }
+
   thread_pool pool_;
+  std::vector<std::byte> activations_;  // quantized activations, reused between calls
   const simd::kernel_table& kernels_;
+  quant::kernel_isa quant_isa_ = quant::kernel_isa::scalar;
   std::string name_;
 };
 

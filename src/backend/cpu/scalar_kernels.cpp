@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "owl/error.h"
+#include "quant/quant.h"
 
 namespace owl::scalar {
 
@@ -41,6 +42,10 @@ void to_f32(dtype type, const std::byte* src, int64_t n, float* dst) {
       }
       return;
     default:
+      if (is_quantized(type)) {  // whole blocks only: callers pass rows
+        quant::dequantize_row(quant::qtype(size_t(type) - size_t(dtype::q4_0)), src, dst, n);
+        return;
+      }
       fail("cpu backend", "weights of type " + std::string(dtype_name(type)) + " cannot be used as floats",
            "weights must be F32, F16 or BF16");
   }

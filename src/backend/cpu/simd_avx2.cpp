@@ -2,11 +2,14 @@
 // function so the rest of owl stays portable).
 #include "backend/cpu/simd_kernels.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/scalar_kernels.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 namespace owl::simd {
@@ -105,11 +108,89 @@ OWL_AVX2 void row_times_tokens_avx2(dtype type, const std::byte* row, const floa
   }
 }
 
+// 4 weight rows x 3 tokens of float32: 12 accumulators, 3 token loads and 4 weight loads per
+// 8 columns, all in the 16 ymm registers.
+OWL_AVX2 void micro_4x3(const float* w, int64_t cols, const float* x0, const float* x1, const float* x2, float out[4][3]) {
+  __m256 acc[4][3];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= cols; i += 8) {
+    const __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i), c = _mm256_loadu_ps(x2 + i);
+    for (int r = 0; r < 4; ++r) {
+      const __m256 wr = _mm256_loadu_ps(w + r * cols + i);
+      acc[r][0] = _mm256_fmadd_ps(wr, a, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(wr, b, acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(wr, c, acc[r][2]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    out[r][0] = horizontal_sum(acc[r][0]);
+    out[r][1] = horizontal_sum(acc[r][1]);
+    out[r][2] = horizontal_sum(acc[r][2]);
+    for (int64_t k = i; k < cols; ++k) {
+      out[r][0] += w[r * cols + k] * x0[k];
+      out[r][1] += w[r * cols + k] * x1[k];
+      out[r][2] += w[r * cols + k] * x2[k];
+    }
+  }
+}
+
+// One stored row as float32: F16/BF16 with vector conversions, block types through their
+// dequantizer.
+OWL_AVX2 void widen_row(dtype type, const std::byte* src, int64_t cols, float* dst) {
+  if (type != dtype::f16 && type != dtype::bf16) return scalar::to_f32(type, src, cols, dst);
+  int64_t i = 0;
+  for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(dst + i, load8(type, src, i));
+  for (; i < cols; ++i) dst[i] = load1(type, src, i);
+}
+
+OWL_AVX2 void gemm_rows_avx2(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
+                             int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride) {
+  // Each weight row is widened once; 16 of them (L2-sized) meet every token, three tokens at a
+  // time (L1-sized), through the 4x3 register tile.
+  constexpr int64_t row_block = 16;
+  thread_local std::vector<float> rows;
+  rows.resize(size_t(row_block * cols));
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += row_block) {
+    const int64_t count = std::min(row_block, row_end - r0);
+    const int64_t padded = (count + 3) / 4 * 4;
+    for (int64_t r = 0; r < count; ++r) widen_row(type, w + size_t(r0 + r) * row_bytes, cols, rows.data() + r * cols);
+    std::fill(rows.begin() + count * cols, rows.begin() + padded * cols, 0.0f);
+    int64_t t = 0;
+    float out[4][3];
+    for (; t + 3 <= n; t += 3) {
+      const float *x0 = x + t * cols, *x1 = x0 + cols, *x2 = x1 + cols;
+      for (int64_t sub = 0; sub < padded; sub += 4) {
+        micro_4x3(rows.data() + sub * cols, cols, x0, x1, x2, out);
+        for (int64_t r = 0; r < std::min<int64_t>(4, count - sub); ++r)
+          for (int j = 0; j < 3; ++j) y[(t + j) * y_stride + r0 + sub + r] = out[r][j];
+      }
+    }
+    for (; t < n; ++t)
+      for (int64_t r = 0; r < count; ++r) y[t * y_stride + r0 + r] = dot_f32_avx2(rows.data() + r * cols, x + t * cols, cols);
+  }
+}
+
 }  // namespace
 
+// AVX2, FMA and F16C, and an OS that saves the ymm registers. (clang 14's
+// __builtin_cpu_supports does not know "f16c", so CPUID is read directly.)
+bool cpu_has_avx2_fma_f16c() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), f16c = c & (1u << 29), osxsave = c & (1u << 27), avx = c & (1u << 28);
+  if (!(fma && f16c && osxsave && avx)) return false;
+  unsigned xcr0_low, xcr0_high;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  if ((xcr0_low & 6u) != 6u) return false;  // xmm and ymm state enabled by the OS
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return b & (1u << 5);  // AVX2
+}
+
 const kernel_table* avx2_kernels() {
-  static const kernel_table table{"avx2", &row_times_tokens_avx2, &dot_f32_avx2};
-  const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const kernel_table table{"avx2", &row_times_tokens_avx2, &gemm_rows_avx2, &dot_f32_avx2};
+  static const bool supported = cpu_has_avx2_fma_f16c();
   return supported ? &table : nullptr;
 }
 
@@ -118,6 +199,7 @@ const kernel_table* avx2_kernels() {
 #else  // not x86-64
 
 namespace owl::simd {
+bool cpu_has_avx2_fma_f16c() { return false; }
 const kernel_table* avx2_kernels() { return nullptr; }
 }  // namespace owl::simd
 

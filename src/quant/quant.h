@@ -1,0 +1,60 @@
+// quant.h — GGUF/ggml block-quantized weight formats: layouts, reference quantizers,
+// dequantization and dot products.
+//
+// Every format stores a row as consecutive blocks of `block_size` elements; the byte layouts
+// are bit-exact with the GGUF files llama.cpp writes (docs/quantization.md describes each).
+// A weight row is multiplied with an activation row that was quantized to
+// dot_activation_type(weight type); vec_dot works on the integer quants directly.
+//
+// Row lengths must be multiples of the block size (and, for vec_dot, of the activation
+// type's block size too): anything else throws owl::error.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace owl::quant {
+
+enum class qtype : uint8_t { q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_k, q3_k, q4_k, q5_k, q6_k, q8_k, iq4_nl, iq4_xs };
+
+inline constexpr std::array<qtype, 14> all_qtypes{
+    qtype::q4_0, qtype::q4_1, qtype::q5_0, qtype::q5_1, qtype::q8_0,  qtype::q8_1,   qtype::q2_k,
+    qtype::q3_k, qtype::q4_k, qtype::q5_k, qtype::q6_k, qtype::q8_k, qtype::iq4_nl, qtype::iq4_xs};
+
+struct qtype_info {
+  std::string_view name;  // GGUF spelling: "Q4_0", "Q4_K", "IQ4_XS"
+  int block_size;         // elements per block: 32 or 256
+  int block_bytes;        // bytes per block
+  int ggml_type;          // GGUF tensor type id
+};
+
+const qtype_info& info(qtype t);
+std::optional<qtype> from_ggml_type(int ggml_type);
+std::optional<qtype> from_name(std::string_view name);  // case-insensitive
+
+// Bytes of a row of n elements; n must be a non-negative multiple of info(t).block_size.
+size_t row_bytes(qtype t, int64_t n);
+
+void dequantize_row(qtype t, const std::byte* src, float* dst, int64_t n);
+// Reference (round-to-nearest with a per-block scale search) quantizer.
+void quantize_row(qtype t, const float* src, std::byte* dst, int64_t n);
+
+// The format each weight type's dot product wants its activations in:
+// q4_0, q5_0, q8_0, iq4_nl -> Q8_0; q4_1, q5_1, q8_1 -> Q8_1; k-quants, iq4_xs -> Q8_K.
+qtype dot_activation_type(qtype t);
+
+// sum_i w[i] * a[i] for one weight row and one activation row already quantized to
+// dot_activation_type(t). Uses AVX2 when the CPU has it.
+float vec_dot(qtype t, const std::byte* weights, const std::byte* activations, int64_t n);
+
+// --- implementation selection (tests and benchmarks) ------------------------------------
+enum class kernel_isa { scalar, avx2 };
+// Whether vec_dot_with(kernel_isa::avx2, t, ...) has an implementation on this build and CPU.
+bool has_kernel(kernel_isa isa, qtype t);
+// vec_dot with a forced implementation; throws owl::error when has_kernel(isa, t) is false.
+float vec_dot_with(kernel_isa isa, qtype t, const std::byte* weights, const std::byte* activations, int64_t n);
+
+}  // namespace owl::quant
