@@ -23,7 +23,8 @@ TEST(Stories, BundledCopyMatchesFixture) {
 TEST(Stories, GreedyIdsThroughTheLibrary) {
   auto tok = tokenizer::from_dir(bundled());
   auto m = model::load(bundled(), load_options{.threads = 2});
-  for (const auto& c : golden()["cases"]) {
+  const nlohmann::json cases = golden()["cases"];  // a copy: the temporary dies before the loop
+  for (const auto& c : cases) {
     const auto prompt = tok->encode(c["prompt"].get<std::string>(), true);
     ASSERT_EQ(prompt, c["prompt_ids"].get<std::vector<int32_t>>()) << c["prompt"];
     const auto expected = c["greedy_ids"].get<std::vector<int32_t>>();
@@ -38,7 +39,8 @@ TEST(Stories, GreedyIdsThroughTheLibrary) {
 }
 
 TEST(Stories, GreedyTextThroughOwlRun) {
-  for (const auto& c : golden()["cases"]) {
+  const nlohmann::json cases = golden()["cases"];  // a copy: the temporary dies before the loop
+  for (const auto& c : cases) {
     const std::string prompt = c["prompt"].get<std::string>();
     const std::string text = c["greedy_text"].get<std::string>();
     const size_t n = c["greedy_ids"].size();
