@@ -14,5 +14,6 @@ void add_convert_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_template_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace owl::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   owl::cli::add_bench_command(app);
   owl::cli::add_chat_command(app);
   owl::cli::add_template_command(app);
+  owl::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

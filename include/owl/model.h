@@ -49,6 +49,13 @@ struct generation_defaults {
 
 class session;
 
+// One sequence's share of a batched forward pass (model::forward_batch).
+struct batch_item {
+  session* sequence = nullptr;            // a session of the same model
+  std::span<const int32_t> tokens;        // at least one
+  bool all_logits = false;
+};
+
 class model {
  public:
   // dir: a Hugging Face model folder (config.json, *.safetensors, optional
@@ -60,6 +67,11 @@ class model {
   virtual const generation_defaults& defaults() const = 0;
   // A fresh sequence able to hold max_tokens tokens (0 = the model's context length).
   virtual std::unique_ptr<session> new_session(int64_t max_tokens = 0) = 0;
+  // Runs several sequences in one pass: the linear layers see all their tokens together (one
+  // read of the weights per step for a whole batch of decoding sequences); each attends only
+  // over its own cache. Returns each item's logits as session::forward would; every row is
+  // computed exactly as it would be alone. Checks every item before running any.
+  virtual std::vector<std::span<const float>> forward_batch(std::span<const batch_item> items) = 0;
 };
 
 // One sequence: the KV cache and the number of tokens already in it.

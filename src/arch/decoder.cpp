@@ -4,13 +4,15 @@
 #include <cmath>
 #include <cstring>
 
+#include "arch/decoder_pass.h"
 #include "arch/rope.h"
 #include "owl/error.h"
 
 namespace owl {
 namespace {
-// Long prompts run in chunks so activation memory stays bounded by the chunk, not the prompt.
-constexpr int64_t max_chunk = 512;
+// Long prompts (and big batches) run in passes of at most this many rows, so activation
+// memory stays bounded by the pass, not the prompt.
+constexpr int64_t max_pass_rows = 512;
 }  // namespace
 
 int64_t kv_floats_per_token(const model_config& c) {
@@ -19,46 +21,97 @@ int64_t kv_floats_per_token(const model_config& c) {
 }
 
 decoder_session::decoder_session(std::shared_ptr<const decoder_model_state> model, int64_t capacity)
-    : model_(std::move(model)), config_(model_->config), compute_(*model_->compute), capacity_(capacity) {
-  k_cache_.resize(size_t(config_.layers));
-  v_cache_.resize(size_t(config_.layers));
-  const bool latent = config_.arch->options.attention == attention_kind::latent;
-  for (int64_t l = 0; l < config_.layers; ++l) {
+    : model_(std::move(model)), capacity_(capacity) {
+  const model_config& config = model_->config;
+  k_cache_.resize(size_t(config.layers));
+  v_cache_.resize(size_t(config.layers));
+  const bool latent = config.arch->options.attention == attention_kind::latent;
+  for (int64_t l = 0; l < config.layers; ++l) {
     if (latent) {
-      k_cache_[size_t(l)].resize(size_t(capacity_ * kv_floats_per_token(config_)));
+      k_cache_[size_t(l)].resize(size_t(capacity_ * kv_floats_per_token(config)));
     } else {
-      k_cache_[size_t(l)].resize(size_t(capacity_ * config_.kv_heads * config_.head_dim));
+      k_cache_[size_t(l)].resize(size_t(capacity_ * config.kv_heads * config.head_dim));
       v_cache_[size_t(l)].resize(k_cache_[size_t(l)].size());
     }
   }
-  cos_.resize(config_.ropes.size());
-  sin_.resize(config_.ropes.size());
 }
 
 std::span<const float> decoder_session::forward(std::span<const int32_t> tokens, bool all_logits) {
-  const int64_t n = int64_t(tokens.size());
-  if (n == 0) fail("forward", "no tokens to run", "pass at least one token");
-  if (n_past_ + n > capacity_)
-    fail("forward", std::to_string(n_past_) + " tokens in the cache + " + std::to_string(n) +
-                        " new ones exceed the session's capacity of " + std::to_string(capacity_),
-         "use a shorter prompt or fewer new tokens, or a model with a longer context");
-  for (int32_t id : tokens)
-    if (id < 0 || id >= config_.vocab_size)
-      fail("forward", "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                          std::to_string(config_.vocab_size) + ")");
-
-  const size_t vocab = size_t(config_.vocab_size);
-  logits_.resize((all_logits ? size_t(n) : 1) * vocab);
-  for (int64_t begin = 0; begin < n; begin += max_chunk) {
-    const int64_t count = std::min(max_chunk, n - begin);
-    const bool last_chunk = begin + count == n;
-    float* out = all_logits ? logits_.data() + size_t(begin) * vocab : (last_chunk ? logits_.data() : nullptr);
-    forward_chunk(tokens.subspan(size_t(begin), size_t(count)), all_logits, out);
-  }
-  return logits_;
+  const batch_item item{this, tokens, all_logits};
+  return decoder_forward_batch(std::span<const batch_item>(&item, 1))[0];
 }
 
-void decoder_session::apply_norm(const norm_weights& norm, const float* x, int64_t n, int64_t dim, float* y) {
+std::vector<std::span<const float>> decoder_forward_batch(std::span<const batch_item> items) {
+  if (items.empty()) fail("forward", "an empty batch", "pass at least one sequence");
+  std::vector<decoder_session*> sessions;
+  const decoder_model_state* state = nullptr;
+  for (const batch_item& item : items) {
+    auto* s = dynamic_cast<decoder_session*>(item.sequence);
+    if (!s) fail("forward", "a batch item has no session of this engine", "use sessions from model::new_session");
+    if (!state) state = s->model_.get();
+    if (s->model_.get() != state)
+      fail("forward", "a batch mixes sessions of different models", "batch only sessions of one model");
+    if (std::find(sessions.begin(), sessions.end(), s) != sessions.end())
+      fail("forward", "a session appears twice in one batch", "give each session's tokens as one item");
+    const int64_t n = int64_t(item.tokens.size());
+    if (n == 0) fail("forward", "no tokens to run", "pass at least one token");
+    if (s->n_past_ + n > s->capacity_)
+      fail("forward", std::to_string(s->n_past_) + " tokens in the cache + " + std::to_string(n) +
+                          " new ones exceed the session's capacity of " + std::to_string(s->capacity_),
+           "use a shorter prompt or fewer new tokens, or a model with a longer context");
+    for (int32_t id : item.tokens)
+      if (id < 0 || id >= state->config.vocab_size)
+        fail("forward", "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                            std::to_string(state->config.vocab_size) + ")");
+    sessions.push_back(s);
+  }
+
+  const size_t vocab = size_t(state->config.vocab_size);
+  for (size_t i = 0; i < items.size(); ++i)
+    sessions[i]->logits_.resize((items[i].all_logits ? items[i].tokens.size() : 1) * vocab);
+
+  // Pack the items' tokens into passes of at most max_pass_rows rows; an item longer than
+  // that continues in the next pass (its rows stay in order, so it sees its own keys).
+  decoder_workspace& ws = sessions[0]->workspace_;
+  std::vector<pass_segment> segments;
+  std::vector<logits_row> wanted;
+  size_t item = 0, consumed = 0;  // next item and how many of its tokens earlier passes ran
+  while (item < items.size()) {
+    segments.clear();
+    wanted.clear();
+    int64_t rows = 0;
+    while (item < items.size() && rows < max_pass_rows) {
+      const auto& tokens = items[item].tokens;
+      const size_t take = std::min(tokens.size() - consumed, size_t(max_pass_rows - rows));
+      segments.push_back({sessions[item], tokens.subspan(consumed, take), rows});
+      float* logits = sessions[item]->logits_.data();
+      if (items[item].all_logits) {
+        for (size_t j = 0; j < take; ++j) wanted.push_back({rows + int64_t(j), logits + (consumed + j) * vocab});
+      } else if (consumed + take == tokens.size()) {
+        wanted.push_back({rows + int64_t(take) - 1, logits});
+      }
+      rows += int64_t(take);
+      consumed += take;
+      if (consumed == tokens.size()) {
+        ++item;
+        consumed = 0;
+      }
+    }
+    decoder_pass(*state, ws, segments).run(wanted);
+  }
+
+  std::vector<std::span<const float>> out;
+  out.reserve(items.size());
+  for (decoder_session* s : sessions) out.emplace_back(s->logits_);
+  return out;
+}
+
+decoder_pass::decoder_pass(const decoder_model_state& model, decoder_workspace& ws, std::span<const pass_segment> segments)
+    : model_(model), config_(model.config), compute_(*model.compute), ws_(ws), segments_(segments) {
+  for (const pass_segment& s : segments_) rows_ += int64_t(s.tokens.size());
+}
+
+void decoder_pass::apply_norm(const norm_weights& norm, const float* x, int64_t n, int64_t dim, float* y) {
   const float* w = norm.weight.empty() ? nullptr : norm.weight.data();
   if (norm.layer_norm)
     compute_.layer_norm(x, w, norm.bias.empty() ? nullptr : norm.bias.data(), n, dim, float(config_.norm_eps), y);
@@ -66,244 +119,136 @@ void decoder_session::apply_norm(const norm_weights& norm, const float* x, int64
     compute_.rms_norm(x, w, n, dim, float(config_.norm_eps), y);
 }
 
-void decoder_session::forward_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits) {
-  const model_weights& w = model_->weights;
-  const int64_t n = int64_t(tokens.size());
-  const int64_t hidden = config_.hidden_size;
-  x_.resize(size_t(n * hidden));
-  normed_.resize(x_.size());
-  block_out_.resize(x_.size());
+void decoder_pass::run(std::span<const logits_row> wanted) {
+  const model_weights& w = model_.weights;
+  const int64_t hidden = config_.hidden_size, n = rows_;
+  ws_.x.resize(size_t(n * hidden));
+  ws_.normed.resize(ws_.x.size());
+  ws_.block_out.resize(ws_.x.size());
 
-  compute_.embed(w.embed, tokens, x_.data());
-  if (config_.embed_scale != 1.0) compute_.scale(x_.data(), float(config_.embed_scale), n * hidden);
-  for (size_t r = 0; r < config_.ropes.size(); ++r)
-    rope_tables(rope_inv_freq(config_.ropes[r], n_past_ + n), config_.ropes[r].attention_factor, n_past_, n, cos_[r],
-                sin_[r]);
+  for (const pass_segment& s : segments_) compute_.embed(w.embed, s.tokens, ws_.x.data() + s.row0 * hidden);
+  if (config_.embed_scale != 1.0) compute_.scale(ws_.x.data(), float(config_.embed_scale), n * hidden);
 
-  for (int64_t layer = 0; layer < config_.layers; ++layer) run_layer(layer, n);
-  n_past_ += n;
-  if (!logits) return;
+  // Rope tables [N, rotary_dim / 2]: each sequence's rows at its own positions.
+  ws_.cos.resize(config_.ropes.size());
+  ws_.sin.resize(config_.ropes.size());
+  for (size_t r = 0; r < config_.ropes.size(); ++r) {
+    const size_t half = size_t(config_.ropes[r].rotary_dim / 2);
+    ws_.cos[r].resize(size_t(n) * half);
+    ws_.sin[r].resize(size_t(n) * half);
+    for (const pass_segment& s : segments_) {
+      const int64_t first = s.sequence->n_past_, count = int64_t(s.tokens.size());
+      rope_tables(rope_inv_freq(config_.ropes[r], first + count), config_.ropes[r].attention_factor, first, count,
+                  ws_.cos_part, ws_.sin_part);
+      std::copy(ws_.cos_part.begin(), ws_.cos_part.end(), ws_.cos[r].begin() + s.row0 * int64_t(half));
+      std::copy(ws_.sin_part.begin(), ws_.sin_part.end(), ws_.sin[r].begin() + s.row0 * int64_t(half));
+    }
+  }
+
+  for (int64_t layer = 0; layer < config_.layers; ++layer) run_layer(layer);
+  for (const pass_segment& s : segments_) s.sequence->n_past_ += int64_t(s.tokens.size());
+  if (wanted.empty()) return;
 
   // Final norm and lm_head only for the rows whose logits are wanted.
-  const int64_t rows = all_logits ? n : 1;
-  const float* rows_in = x_.data() + size_t((n - rows) * hidden);
-  apply_norm(w.final_norm, rows_in, rows, hidden, normed_.data());
-  compute_.matmul(w.lm_head.w, w.lm_head.bias_or_null(), normed_.data(), rows, logits);
-  if (config_.final_softcap > 0) compute_.softcap(logits, float(config_.final_softcap), rows * config_.vocab_size);
+  const int64_t rows = int64_t(wanted.size()), vocab = config_.vocab_size;
+  ws_.head_rows.resize(size_t(rows * hidden));
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(ws_.head_rows.data() + i * hidden, ws_.x.data() + wanted[size_t(i)].row * hidden,
+                size_t(hidden) * sizeof(float));
+  apply_norm(w.final_norm, ws_.head_rows.data(), rows, hidden, ws_.head_rows.data());
+  ws_.head_logits.resize(size_t(rows * vocab));
+  compute_.matmul(w.lm_head.w, w.lm_head.bias_or_null(), ws_.head_rows.data(), rows, ws_.head_logits.data());
+  if (config_.final_softcap > 0) compute_.softcap(ws_.head_logits.data(), float(config_.final_softcap), rows * vocab);
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(wanted[size_t(i)].out, ws_.head_logits.data() + i * vocab, size_t(vocab) * sizeof(float));
 }
 
-void decoder_session::run_layer(int64_t layer, int64_t n) {
-  const layer_weights& lw = model_->weights.layers[size_t(layer)];
-  const int64_t hidden = config_.hidden_size, count = n * hidden;
+void decoder_pass::run_layer(int64_t layer) {
+  const layer_weights& lw = model_.weights.layers[size_t(layer)];
+  const int64_t hidden = config_.hidden_size, n = rows_, count = n * hidden;
   const bool latent = config_.arch->options.attention == attention_kind::latent;
   auto attention = [&](const float* in, float* out) {
-    if (latent) latent_attention(layer, n, in, out);
-    else standard_attention(layer, n, in, out);
+    if (latent) latent_attention(layer, in, out);
+    else standard_attention(layer, in, out);
   };
   auto mlp = [&](const float* in, float* out) {
-    if (config_.layer[size_t(layer)].moe) moe_mlp(layer, n, in, out);
+    if (config_.layer[size_t(layer)].moe) moe_mlp(layer, in, out);
     else dense_mlp(lw.mlp, n, in, out);
   };
   // A block's input is the normed residual, or the residual itself when it has no pre-norm.
   auto block_input = [&](const norm_weights& pre) -> const float* {
-    if (!pre.present) return x_.data();
-    apply_norm(pre, x_.data(), n, hidden, normed_.data());
-    return normed_.data();
+    if (!pre.present) return ws_.x.data();
+    apply_norm(pre, ws_.x.data(), n, hidden, ws_.normed.data());
+    return ws_.normed.data();
   };
 
   if (config_.parallel_residual) {  // GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x))
-    mlp_out_.resize(size_t(count));
-    attention(block_input(lw.attn_pre_norm), block_out_.data());
-    mlp(block_input(lw.ffn_pre_norm), mlp_out_.data());
-    compute_.add(x_.data(), block_out_.data(), count);
-    compute_.add(x_.data(), mlp_out_.data(), count);
+    ws_.mlp_out.resize(size_t(count));
+    attention(block_input(lw.attn_pre_norm), ws_.block_out.data());
+    mlp(block_input(lw.ffn_pre_norm), ws_.mlp_out.data());
+    compute_.add(ws_.x.data(), ws_.block_out.data(), count);
+    compute_.add(ws_.x.data(), ws_.mlp_out.data(), count);
     return;
   }
-  attention(block_input(lw.attn_pre_norm), block_out_.data());
-  if (lw.attn_post_norm.present) apply_norm(lw.attn_post_norm, block_out_.data(), n, hidden, block_out_.data());
-  compute_.add(x_.data(), block_out_.data(), count);
-  mlp(block_input(lw.ffn_pre_norm), block_out_.data());
-  if (lw.ffn_post_norm.present) apply_norm(lw.ffn_post_norm, block_out_.data(), n, hidden, block_out_.data());
-  compute_.add(x_.data(), block_out_.data(), count);
+  attention(block_input(lw.attn_pre_norm), ws_.block_out.data());
+  if (lw.attn_post_norm.present) apply_norm(lw.attn_post_norm, ws_.block_out.data(), n, hidden, ws_.block_out.data());
+  compute_.add(ws_.x.data(), ws_.block_out.data(), count);
+  mlp(block_input(lw.ffn_pre_norm), ws_.block_out.data());
+  if (lw.ffn_post_norm.present) apply_norm(lw.ffn_post_norm, ws_.block_out.data(), n, hidden, ws_.block_out.data());
+  compute_.add(ws_.x.data(), ws_.block_out.data(), count);
 }
 
-attention_args decoder_session::attention_for(int64_t layer, int64_t n) const {
-  attention_args args;
-  args.n_tokens = n;
-  args.first_position = n_past_;
-  args.n_heads = config_.heads;
-  args.sliding_window = config_.layer[size_t(layer)].window;
-  args.scale = float(config_.attention_scale);
-  args.softcap = float(config_.attn_softcap);
-  const auto& sinks = model_->weights.layers[size_t(layer)].attn.sinks;
-  args.sinks = sinks.empty() ? nullptr : sinks.data();
-  return args;
-}
-
-void decoder_session::standard_attention(int64_t layer, int64_t n, const float* in, float* out) {
-  const attention_weights& a = model_->weights.layers[size_t(layer)].attn;
-  const int64_t head_dim = config_.head_dim, heads = config_.heads, kv_heads = config_.kv_heads;
-  const int64_t q_dim = heads * head_dim, kv_dim = kv_heads * head_dim;
-  const int rope = config_.layer[size_t(layer)].rope_index;
-  q_.resize(size_t(n * q_dim));
-  k_.resize(size_t(n * kv_dim));
-  v_.resize(k_.size());
-  attn_.resize(q_.size());
-
-  compute_.matmul(a.q.w, a.q.bias_or_null(), in, n, q_.data());
-  compute_.matmul(a.k.w, a.k.bias_or_null(), in, n, k_.data());
-  compute_.matmul(a.v.w, a.v.bias_or_null(), in, n, v_.data());
-  if (config_.clip_qkv > 0) {  // OLMo
-    for (auto* t : {&q_, &k_, &v_}) compute_.clamp(t->data(), float(config_.clip_qkv), int64_t(t->size()));
-  }
-  if (a.q_norm.present) {
-    // Per head (Qwen3, Gemma 3): rows of head_dim. Whole (OLMo 2): one row per token.
-    const bool per_head = config_.arch->options.qk_norm == qk_norm_rule::per_head;
-    apply_norm(a.q_norm, q_.data(), per_head ? n * heads : n, per_head ? head_dim : q_dim, q_.data());
-    apply_norm(a.k_norm, k_.data(), per_head ? n * kv_heads : n, per_head ? head_dim : kv_dim, k_.data());
-  }
-  const int64_t rot = config_.ropes[size_t(rope)].rotary_dim;
-  compute_.rope(q_.data(), n, heads, head_dim, rot, cos_[size_t(rope)].data(), sin_[size_t(rope)].data());
-  compute_.rope(k_.data(), n, kv_heads, head_dim, rot, cos_[size_t(rope)].data(), sin_[size_t(rope)].data());
-
-  // Append this chunk's keys and values to the cache, then attend over everything so far.
-  float* k_cache = k_cache_[size_t(layer)].data();
-  float* v_cache = v_cache_[size_t(layer)].data();
-  std::memcpy(k_cache + n_past_ * kv_dim, k_.data(), k_.size() * sizeof(float));
-  std::memcpy(v_cache + n_past_ * kv_dim, v_.data(), v_.size() * sizeof(float));
-
-  attention_args args = attention_for(layer, n);
-  args.q = q_.data();
-  args.k_cache = k_cache;
-  args.v_cache = v_cache;
-  args.out = attn_.data();
-  args.n_kv_heads = kv_heads;
-  args.head_dim = args.v_dim = head_dim;
-  args.k_stride = args.v_stride = kv_dim;
-  compute_.attention(args);
-  compute_.matmul(a.o.w, a.o.bias_or_null(), attn_.data(), n, out);
-}
-
-void decoder_session::latent_attention(int64_t layer, int64_t n, const float* in, float* out) {
-  const attention_weights& a = model_->weights.layers[size_t(layer)].attn;
-  const mla_config& m = config_.mla;
-  const int64_t heads = config_.heads, qk = m.nope_dim + m.rope_dim;
-  const int64_t row = m.kv_lora_rank + m.rope_dim;  // one cache row: latent, then shared rope key
-  const int rope = config_.layer[size_t(layer)].rope_index;
-  const float* cos = cos_[size_t(rope)].data();
-  const float* sin = sin_[size_t(rope)].data();
-
-  // Queries: [n, heads, nope + rope], through the low-rank path when the model has one.
-  q_.resize(size_t(n * heads * qk));
-  if (a.q_a.present()) {
-    q_a_.resize(size_t(n * m.q_lora_rank));
-    compute_.matmul(a.q_a.w, a.q_a.bias_or_null(), in, n, q_a_.data());
-    apply_norm(a.q_a_norm, q_a_.data(), n, m.q_lora_rank, q_a_.data());
-    compute_.matmul(a.q_b.w, nullptr, q_a_.data(), n, q_.data());
-  } else {
-    compute_.matmul(a.q.w, nullptr, in, n, q_.data());
-  }
-  compute_.rope(q_.data() + m.nope_dim, n, heads, qk, m.rope_dim, cos, sin);
-
-  // Keys/values: the compressed latent (normalized) and one rotated key part shared by heads.
-  kv_a_.resize(size_t(n * row));
-  compute_.matmul(a.kv_a.w, a.kv_a.bias_or_null(), in, n, kv_a_.data());
-  for (int64_t t = 0; t < n; ++t) apply_norm(a.kv_a_norm, kv_a_.data() + t * row, 1, m.kv_lora_rank, kv_a_.data() + t * row);
-  compute_.rope(kv_a_.data() + m.kv_lora_rank, n, 1, row, m.rope_dim, cos, sin);
-  float* cache = k_cache_[size_t(layer)].data();
-  std::memcpy(cache + n_past_ * row, kv_a_.data(), kv_a_.size() * sizeof(float));
-
-  // Absorb each head's key up-projection into its query: q_latent = W_uk^T q_nope. Then the
-  // score of a cached row is q_latent . latent + q_rope . k_rope, with no expanded keys.
-  latent_q_.resize(size_t(n * heads * row));
-  gather_in_.resize(size_t(n * std::max(m.nope_dim, m.kv_lora_rank)));
-  gather_out_.resize(size_t(n * std::max(m.kv_lora_rank, m.v_dim)));
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t t = 0; t < n; ++t)
-      std::memcpy(gather_in_.data() + t * m.nope_dim, q_.data() + (t * heads + h) * qk, size_t(m.nope_dim) * sizeof(float));
-    compute_.matmul(a.k_absorb[size_t(h)], nullptr, gather_in_.data(), n, gather_out_.data());
-    for (int64_t t = 0; t < n; ++t) {
-      float* dst = latent_q_.data() + (t * heads + h) * row;
-      std::memcpy(dst, gather_out_.data() + t * m.kv_lora_rank, size_t(m.kv_lora_rank) * sizeof(float));
-      std::memcpy(dst + m.kv_lora_rank, q_.data() + (t * heads + h) * qk + m.nope_dim, size_t(m.rope_dim) * sizeof(float));
-    }
-  }
-
-  latent_out_.resize(size_t(n * heads * m.kv_lora_rank));
-  attention_args args = attention_for(layer, n);
-  args.q = latent_q_.data();
-  args.k_cache = cache;
-  args.v_cache = cache;  // the values are the latent part of the same rows
-  args.out = latent_out_.data();
-  args.n_kv_heads = 1;
-  args.head_dim = row;
-  args.v_dim = m.kv_lora_rank;
-  args.k_stride = args.v_stride = row;
-  compute_.attention(args);
-
-  // Each head's attended latent through its value up-projection: [n, heads, v_dim].
-  attn_.resize(size_t(n * heads * m.v_dim));
-  for (int64_t h = 0; h < heads; ++h) {
-    for (int64_t t = 0; t < n; ++t)
-      std::memcpy(gather_in_.data() + t * m.kv_lora_rank, latent_out_.data() + (t * heads + h) * m.kv_lora_rank,
-                  size_t(m.kv_lora_rank) * sizeof(float));
-    compute_.matmul(a.v_up[size_t(h)], nullptr, gather_in_.data(), n, gather_out_.data());
-    for (int64_t t = 0; t < n; ++t)
-      std::memcpy(attn_.data() + (t * heads + h) * m.v_dim, gather_out_.data() + t * m.v_dim, size_t(m.v_dim) * sizeof(float));
-  }
-  compute_.matmul(a.o.w, a.o.bias_or_null(), attn_.data(), n, out);
-}
-
-void decoder_session::dense_mlp(const mlp_weights& w, int64_t n, const float* in, float* out) {
+void decoder_pass::dense_mlp(const mlp_weights& w, int64_t n, const float* in, float* out) {
   const int64_t inter = w.up.w.rows;
-  up_.resize(size_t(n * inter));
-  compute_.matmul(w.up.w, w.up.bias_or_null(), in, n, up_.data());
+  ws_.up.resize(size_t(n * inter));
+  compute_.matmul(w.up.w, w.up.bias_or_null(), in, n, ws_.up.data());
   if (w.gate.present()) {
-    gate_.resize(up_.size());
-    compute_.matmul(w.gate.w, w.gate.bias_or_null(), in, n, gate_.data());
-    compute_.gated_activation(config_.activation, gate_.data(), up_.data(), n * inter);
-    compute_.matmul(w.down.w, w.down.bias_or_null(), gate_.data(), n, out);
+    ws_.gate.resize(ws_.up.size());
+    compute_.matmul(w.gate.w, w.gate.bias_or_null(), in, n, ws_.gate.data());
+    compute_.gated_activation(config_.activation, ws_.gate.data(), ws_.up.data(), n * inter);
+    compute_.matmul(w.down.w, w.down.bias_or_null(), ws_.gate.data(), n, out);
   } else {
-    compute_.activation(config_.activation, up_.data(), n * inter);
-    compute_.matmul(w.down.w, w.down.bias_or_null(), up_.data(), n, out);
+    compute_.activation(config_.activation, ws_.up.data(), n * inter);
+    compute_.matmul(w.down.w, w.down.bias_or_null(), ws_.up.data(), n, out);
   }
 }
 
-void decoder_session::moe_mlp(int64_t layer, int64_t n, const float* in, float* out) {
-  const moe_weights& w = model_->weights.layers[size_t(layer)].moe;
+void decoder_pass::moe_mlp(int64_t layer, const float* in, float* out) {
+  const moe_weights& w = model_.weights.layers[size_t(layer)].moe;
   const moe_config& m = config_.moe;
-  const int64_t hidden = config_.hidden_size;
-  router_logits_.resize(size_t(n * m.experts));
-  compute_.matmul(w.router.w, w.router.bias_or_null(), in, n, router_logits_.data());
+  const int64_t hidden = config_.hidden_size, n = rows_;
+  ws_.router_logits.resize(size_t(n * m.experts));
+  compute_.matmul(w.router.w, w.router.bias_or_null(), in, n, ws_.router_logits.data());
 
-  // Group the tokens by expert so each expert runs once over all the tokens it was chosen for:
+  // Group the rows by expert so each expert runs once over all the rows it was chosen for:
   // only the routed experts are computed.
-  std::vector<std::vector<std::pair<int64_t, float>>> assigned(size_t(m.experts));
+  auto& assigned = ws_.expert_rows;
+  assigned.resize(size_t(m.experts));
+  for (auto& rows : assigned) rows.clear();
   for (int64_t t = 0; t < n; ++t) {
-    route_token(m, std::span<const float>(router_logits_.data() + t * m.experts, size_t(m.experts)),
-                w.correction_bias, choice_);
-    for (size_t i = 0; i < choice_.experts.size(); ++i)
-      assigned[size_t(choice_.experts[i])].emplace_back(t, choice_.weights[i]);
+    route_token(m, std::span<const float>(ws_.router_logits.data() + t * m.experts, size_t(m.experts)),
+                w.correction_bias, ws_.choice);
+    for (size_t i = 0; i < ws_.choice.experts.size(); ++i)
+      assigned[size_t(ws_.choice.experts[i])].emplace_back(t, ws_.choice.weights[i]);
   }
 
   std::fill(out, out + n * hidden, 0.0f);
-  std::vector<float> expert_out;
   for (int64_t e = 0; e < m.experts; ++e) {
-    const auto& tokens = assigned[size_t(e)];
-    if (tokens.empty()) continue;
-    const int64_t count = int64_t(tokens.size());
-    std::vector<float> expert_in(size_t(count * hidden));
+    const auto& rows = assigned[size_t(e)];
+    if (rows.empty()) continue;
+    const int64_t count = int64_t(rows.size());
+    ws_.expert_in.resize(size_t(count * hidden));
     for (int64_t i = 0; i < count; ++i)
-      std::memcpy(expert_in.data() + i * hidden, in + tokens[size_t(i)].first * hidden, size_t(hidden) * sizeof(float));
-    expert_out.resize(expert_in.size());
-    dense_mlp(w.experts[size_t(e)], count, expert_in.data(), expert_out.data());
+      std::memcpy(ws_.expert_in.data() + i * hidden, in + rows[size_t(i)].first * hidden, size_t(hidden) * sizeof(float));
+    ws_.expert_out.resize(ws_.expert_in.size());
+    dense_mlp(w.experts[size_t(e)], count, ws_.expert_in.data(), ws_.expert_out.data());
     for (int64_t i = 0; i < count; ++i)
-      compute_.add(out + tokens[size_t(i)].first * hidden, expert_out.data() + i * hidden, hidden, tokens[size_t(i)].second);
+      compute_.add(out + rows[size_t(i)].first * hidden, ws_.expert_out.data() + i * hidden, hidden, rows[size_t(i)].second);
   }
   if (w.shared.up.present()) {
-    expert_out.resize(size_t(n * hidden));
-    dense_mlp(w.shared, n, in, expert_out.data());
-    compute_.add(out, expert_out.data(), n * hidden);
+    ws_.expert_out.resize(size_t(n * hidden));
+    dense_mlp(w.shared, n, in, ws_.expert_out.data());
+    compute_.add(out, ws_.expert_out.data(), n * hidden);
   }
 }
 

@@ -26,6 +26,14 @@ class decoder_model final : public model {
                           std::to_string(context) + " tokens");
     return std::make_unique<decoder_session>(state_, max_tokens == 0 ? context : max_tokens);
   }
+  std::vector<std::span<const float>> forward_batch(std::span<const batch_item> items) override {
+    for (const batch_item& item : items) {
+      auto* s = dynamic_cast<decoder_session*>(item.sequence);
+      if (!s || s->model_state() != state_.get())
+        fail("forward", "a batch item's session belongs to another model", "batch only this model's sessions");
+    }
+    return decoder_forward_batch(items);
+  }
 
  private:
   std::shared_ptr<decoder_model_state> state_;

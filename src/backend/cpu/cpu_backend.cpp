@@ -15,45 +15,39 @@
 namespace owl {
 namespace {
 
-// From this many tokens on, a matmul widens weights once and reuses them (GEMM); below it,
-// each token streams the stored weights (the decode path, bound by memory bandwidth).
+// From this many tokens on, a matmul widens F16/BF16 weights once and reuses them (GEMM);
+// below it, the stored weights stream through (the decode path, bound by memory bandwidth).
 constexpr int64_t gemm_min_tokens = 6;
 
 class cpu_backend final : public backend {
  public:
   cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
     name_ = std::string("cpu-") + kernels_.name;
-    quant_isa_ = kernels_.row_times_tokens ? quant::kernel_isa::avx2 : quant::kernel_isa::scalar;
+    quant_isa_ = kernels_.gemv_rows ? quant::kernel_isa::avx2 : quant::kernel_isa::scalar;
   }
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
   void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) override {
+    // Quantized weights always take the integer path, whatever n: the result of a token's row
+    // must not depend on how many tokens share the call (batch invariance).
+    if (is_quantized(w.type)) return quantized_matmul(w, bias, x, n, y);
     const size_t row_bytes = dtype_row_bytes(w.type, w.cols);
-    // Prompts: widen the weights once per block of tokens and run a register-tiled GEMM.
-    if (kernels_.gemm_rows && n >= gemm_min_tokens) {
+    if (kernels_.gemv_rows) {
+      // Prompts widen F16/BF16 weights once per block of tokens (GEMM); decode steps stream
+      // the stored weights. Both give bitwise the same rows.
+      const auto kernel = n >= gemm_min_tokens ? kernels_.gemm_rows : kernels_.gemv_rows;
       pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-        kernels_.gemm_rows(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
+        kernel(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
         if (bias)
           for (int64_t t = 0; t < n; ++t)
             for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
       });
       return;
     }
-    if (is_quantized(w.type)) return quantized_matmul(w, bias, x, n, y);
-    // Split the output features across threads: each weight row is read (and converted)
-    // once and applied to every token, so a prompt costs one pass over the weights.
+    // Scalar reference: each weight row is read (and converted) once and applied to every token.
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
       thread_local std::vector<float> row;
-      if (kernels_.row_times_tokens) {
-        row.resize(size_t(w.cols));
-        for (int64_t r = row_begin; r < row_end; ++r) {
-          kernels_.row_times_tokens(w.type, w.data + size_t(r) * row_bytes, x, n, w.cols, w.rows, y + r, row.data());
-          if (bias)
-            for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] += bias[r];
-        }
-        return;
-      }
       const float* row_f32 = nullptr;
       if (w.type != dtype::f32) row.resize(size_t(w.cols));
       for (int64_t r = row_begin; r < row_end; ++r) {

@@ -54,121 +54,119 @@ OWL_AVX2 inline __m256 load8(dtype type, const std::byte* row, int64_t i) {
   }
 }
 
-OWL_AVX2 inline float load1(dtype type, const std::byte* row, int64_t i) {
-  float v;
-  scalar::to_f32(type, row + i * int64_t(dtype_size(type)), 1, &v);
-  return v;
+// Every output of the matmul kernels below is computed in one canonical order, whatever the
+// tile or the number of tokens: one 8-lane accumulator over the columns in order (the last,
+// partial block zero-padded), then horizontal_sum. So a token's row of results is bitwise the
+// same in a decode step of one sequence, in a batch of many (owl serve's continuous batching),
+// or in a prompt GEMM: a request's greedy output never depends on its neighbours. Latency is
+// hidden by running many independent accumulators (rows x tokens), not by splitting one.
+template <dtype type>
+OWL_AVX2 inline __m256 load8_as(const std::byte* row, int64_t i) {
+  return load8(type, row, i);
 }
 
-// Four tokens share each loaded block of weights: a decode step (n = 1) streams the row
-// once; a prompt streams it once per four tokens and keeps the tokens in L1.
-OWL_AVX2 void row_times_tokens_avx2(dtype type, const std::byte* row, const float* x, int64_t n, int64_t cols,
-                                    int64_t y_stride, float* y, float* scratch) {
-  (void)scratch;
-  int64_t t = 0;
-  for (; t + 4 <= n; t += 4) {
-    const float* x0 = x + t * cols;
-    const float* x1 = x0 + cols;
-    const float* x2 = x1 + cols;
-    const float* x3 = x2 + cols;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= cols; i += 8) {
-      const __m256 w = load8(type, row, i);
-      a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x0 + i), a0);
-      a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x1 + i), a1);
-      a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x2 + i), a2);
-      a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x3 + i), a3);
-    }
-    float s0 = horizontal_sum(a0), s1 = horizontal_sum(a1), s2 = horizontal_sum(a2), s3 = horizontal_sum(a3);
-    for (; i < cols; ++i) {
-      const float w = load1(type, row, i);
-      s0 += w * x0[i];
-      s1 += w * x1[i];
-      s2 += w * x2[i];
-      s3 += w * x3[i];
-    }
-    y[t * y_stride] = s0;
-    y[(t + 1) * y_stride] = s1;
-    y[(t + 2) * y_stride] = s2;
-    y[(t + 3) * y_stride] = s3;
-  }
-  for (; t < n; ++t) {
-    const float* xt = x + t * cols;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= cols; i += 16) {
-      a0 = _mm256_fmadd_ps(load8(type, row, i), _mm256_loadu_ps(xt + i), a0);
-      a1 = _mm256_fmadd_ps(load8(type, row, i + 8), _mm256_loadu_ps(xt + i + 8), a1);
-    }
-    for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(load8(type, row, i), _mm256_loadu_ps(xt + i), a0);
-    float s = horizontal_sum(_mm256_add_ps(a0, a1));
-    for (; i < cols; ++i) s += load1(type, row, i) * xt[i];
-    y[t * y_stride] = s;
-  }
+// The last cols % 8 weights and activations, zero-padded to 8 lanes.
+template <dtype type>
+OWL_AVX2 inline __m256 load_tail_weights(const std::byte* row, int64_t i, int64_t cols) {
+  alignas(32) float lanes[8] = {};
+  scalar::to_f32(type, row + i * int64_t(dtype_size(type)), cols - i, lanes);
+  return _mm256_load_ps(lanes);
 }
 
-// 4 weight rows x 3 tokens of float32: 12 accumulators, 3 token loads and 4 weight loads per
-// 8 columns, all in the 16 ymm registers.
-OWL_AVX2 void micro_4x3(const float* w, int64_t cols, const float* x0, const float* x1, const float* x2, float out[4][3]) {
-  __m256 acc[4][3];
-  for (auto& row : acc)
-    for (auto& a : row) a = _mm256_setzero_ps();
+OWL_AVX2 inline __m256 load_tail(const float* x, int64_t i, int64_t cols) {
+  alignas(32) float lanes[8] = {};
+  std::memcpy(lanes, x + i, size_t(cols - i) * sizeof(float));
+  return _mm256_load_ps(lanes);
+}
+
+// out[r][j] = dot(weight row r, token j) for an R x T tile, rows stored as `type`.
+template <dtype type, int R, int T>
+OWL_AVX2 inline void tile_dot(const std::byte* w, size_t row_bytes, int64_t cols, const float* const* xs, float* y,
+                              int64_t y_stride) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < T; ++j) acc[r][j] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= cols; i += 8) {
-    const __m256 a = _mm256_loadu_ps(x0 + i), b = _mm256_loadu_ps(x1 + i), c = _mm256_loadu_ps(x2 + i);
-    for (int r = 0; r < 4; ++r) {
-      const __m256 wr = _mm256_loadu_ps(w + r * cols + i);
-      acc[r][0] = _mm256_fmadd_ps(wr, a, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(wr, b, acc[r][1]);
-      acc[r][2] = _mm256_fmadd_ps(wr, c, acc[r][2]);
+    __m256 xv[T];
+    for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_ps(xs[j] + i);
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = load8_as<type>(w + size_t(r) * row_bytes, i);
+      for (int j = 0; j < T; ++j) acc[r][j] = _mm256_fmadd_ps(wv, xv[j], acc[r][j]);
     }
   }
-  for (int r = 0; r < 4; ++r) {
-    out[r][0] = horizontal_sum(acc[r][0]);
-    out[r][1] = horizontal_sum(acc[r][1]);
-    out[r][2] = horizontal_sum(acc[r][2]);
-    for (int64_t k = i; k < cols; ++k) {
-      out[r][0] += w[r * cols + k] * x0[k];
-      out[r][1] += w[r * cols + k] * x1[k];
-      out[r][2] += w[r * cols + k] * x2[k];
+  if (i < cols) {
+    __m256 xv[T];
+    for (int j = 0; j < T; ++j) xv[j] = load_tail(xs[j], i, cols);
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = load_tail_weights<type>(w + size_t(r) * row_bytes, i, cols);
+      for (int j = 0; j < T; ++j) acc[r][j] = _mm256_fmadd_ps(wv, xv[j], acc[r][j]);
     }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < T; ++j) y[j * y_stride + r] = horizontal_sum(acc[r][j]);
+}
+
+// y[t * y_stride + r] for rows [0, rows) of w and tokens [0, n): 4 x 3 tiles (12 accumulators,
+// 3 token loads and 4 weight loads per 8 columns, all in the 16 ymm registers), and smaller
+// tiles for the edges, all with the same per-output arithmetic.
+template <dtype type>
+OWL_AVX2 void block_product(const std::byte* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t n,
+                            float* y, int64_t y_stride) {
+  int64_t t = 0;
+  auto row_tiles = [&]<int T>(const float* const* xs, float* y_t) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) tile_dot<type, 4, T>(w + size_t(r) * row_bytes, row_bytes, cols, xs, y_t + r, y_stride);
+    for (; r < rows; ++r) tile_dot<type, 1, T>(w + size_t(r) * row_bytes, row_bytes, cols, xs, y_t + r, y_stride);
+  };
+  for (; t + 3 <= n; t += 3) {
+    const float* xs[3] = {x + t * cols, x + (t + 1) * cols, x + (t + 2) * cols};
+    row_tiles.template operator()<3>(xs, y + t * y_stride);
+  }
+  if (n - t == 2) {
+    const float* xs[2] = {x + t * cols, x + (t + 1) * cols};
+    row_tiles.template operator()<2>(xs, y + t * y_stride);
+  } else if (n - t == 1) {
+    const float* xs[1] = {x + t * cols};
+    row_tiles.template operator()<1>(xs, y + t * y_stride);
   }
 }
 
-// One stored row as float32: F16/BF16 with vector conversions, block types through their
-// dequantizer.
+// Decode steps and short batches: the stored weights stream through once per call (the path
+// bound by memory bandwidth), converted in registers.
+OWL_AVX2 void gemv_rows_avx2(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
+                             int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride) {
+  const std::byte* rows = w + size_t(row_begin) * row_bytes;
+  float* out = y + row_begin;
+  const int64_t count = row_end - row_begin;
+  switch (type) {
+    case dtype::f16: return block_product<dtype::f16>(rows, row_bytes, count, cols, x, n, out, y_stride);
+    case dtype::bf16: return block_product<dtype::bf16>(rows, row_bytes, count, cols, x, n, out, y_stride);
+    default: return block_product<dtype::f32>(rows, row_bytes, count, cols, x, n, out, y_stride);
+  }
+}
+
+// One stored F16/BF16 row as float32 (exact: the GEMM then sees the same values as gemv).
 OWL_AVX2 void widen_row(dtype type, const std::byte* src, int64_t cols, float* dst) {
-  if (type != dtype::f16 && type != dtype::bf16) return scalar::to_f32(type, src, cols, dst);
   int64_t i = 0;
   for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(dst + i, load8(type, src, i));
-  for (; i < cols; ++i) dst[i] = load1(type, src, i);
+  if (i < cols) scalar::to_f32(type, src + i * int64_t(dtype_size(type)), cols - i, dst + i);
 }
 
 OWL_AVX2 void gemm_rows_avx2(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
                              int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride) {
-  // Each weight row is widened once; 16 of them (L2-sized) meet every token, three tokens at a
-  // time (L1-sized), through the 4x3 register tile.
+  // Prompts: each F16/BF16 weight row is widened once; 16 of them (L2-sized) meet every token,
+  // three tokens at a time (L1-sized).
+  if (type == dtype::f32) return gemv_rows_avx2(type, w, row_bytes, row_begin, row_end, cols, x, n, y, y_stride);
   constexpr int64_t row_block = 16;
   thread_local std::vector<float> rows;
   rows.resize(size_t(row_block * cols));
+  const size_t f32_row_bytes = size_t(cols) * sizeof(float);
   for (int64_t r0 = row_begin; r0 < row_end; r0 += row_block) {
     const int64_t count = std::min(row_block, row_end - r0);
-    const int64_t padded = (count + 3) / 4 * 4;
     for (int64_t r = 0; r < count; ++r) widen_row(type, w + size_t(r0 + r) * row_bytes, cols, rows.data() + r * cols);
-    std::fill(rows.begin() + count * cols, rows.begin() + padded * cols, 0.0f);
-    int64_t t = 0;
-    float out[4][3];
-    for (; t + 3 <= n; t += 3) {
-      const float *x0 = x + t * cols, *x1 = x0 + cols, *x2 = x1 + cols;
-      for (int64_t sub = 0; sub < padded; sub += 4) {
-        micro_4x3(rows.data() + sub * cols, cols, x0, x1, x2, out);
-        for (int64_t r = 0; r < std::min<int64_t>(4, count - sub); ++r)
-          for (int j = 0; j < 3; ++j) y[(t + j) * y_stride + r0 + sub + r] = out[r][j];
-      }
-    }
-    for (; t < n; ++t)
-      for (int64_t r = 0; r < count; ++r) y[t * y_stride + r0 + r] = dot_f32_avx2(rows.data() + r * cols, x + t * cols, cols);
+    block_product<dtype::f32>(reinterpret_cast<const std::byte*>(rows.data()), f32_row_bytes, count, cols, x, n,
+                              y + r0, y_stride);
   }
 }
 
@@ -189,7 +187,7 @@ bool cpu_has_avx2_fma_f16c() {
 }
 
 const kernel_table* avx2_kernels() {
-  static const kernel_table table{"avx2", &row_times_tokens_avx2, &gemm_rows_avx2, &dot_f32_avx2};
+  static const kernel_table table{"avx2", &gemv_rows_avx2, &gemm_rows_avx2, &dot_f32_avx2};
   static const bool supported = cpu_has_avx2_fma_f16c();
   return supported ? &table : nullptr;
 }

@@ -13,21 +13,18 @@
 
 namespace owl::simd {
 
-// y[t] = dot(row, x + t * cols) for t in [0, n), with the weight row stored as `type`.
-// `scratch` holds at least `cols` floats (used to widen f16/bf16 rows once per row).
-using row_times_tokens_fn = void (*)(dtype type, const std::byte* row, const float* x, int64_t n, int64_t cols,
-                                      int64_t y_stride, float* y, float* scratch);
-
 // y[t * y_stride + r] = dot(row r of w, x + t * cols) for rows [row_begin, row_end) and all n
-// tokens: the prompt path. Rows are widened to float32 a few at a time (any stored type,
-// quantized included) and multiplied against cache-sized blocks of tokens.
+// tokens. Both kernels compute every output in the same canonical order, so results do not
+// depend on n or on which kernel ran (batch invariance, see simd_avx2.cpp).
+// gemv_rows: few tokens; the stored rows stream through once, converted in registers.
+// gemm_rows: prompts; rows are widened to float32 a few at a time and reused across tokens.
 using gemm_rows_fn = void (*)(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
                               int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride);
 
 struct kernel_table {
   const char* name = "scalar";
-  row_times_tokens_fn row_times_tokens = nullptr;  // null: use the scalar path
-  gemm_rows_fn gemm_rows = nullptr;                // null: use row_times_tokens / scalar
+  gemm_rows_fn gemv_rows = nullptr;  // null: use the scalar path (F32/F16/BF16 weights only)
+  gemm_rows_fn gemm_rows = nullptr;
   float (*dot_f32)(const float*, const float*, int64_t) = nullptr;
 };
 
