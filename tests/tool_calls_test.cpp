@@ -26,8 +26,15 @@ bool is_id(const std::string& id, const std::string& prefix, size_t n) {
 
 void expect_call(const tool_call& call, const std::string& name, const json& arguments) {
   EXPECT_EQ(call.name, name);
-  EXPECT_EQ(call.arguments, arguments);
+  EXPECT_EQ(json::parse(call.arguments.dump()), arguments);
   EXPECT_FALSE(call.id.empty());
+}
+
+TEST(ToolCalls, ArgumentsKeepTheModelsKeyOrder) {
+  auto r = parse_reply("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"zeta\": 1, \"alpha\": {\"y\": 2, \"b\": 3}}}\n</tool_call>",
+                       tool_call_format::hermes);
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments.dump(), R"({"zeta":1,"alpha":{"y":2,"b":3}})");
 }
 
 // ---- Hermes / Qwen ----

@@ -64,7 +64,7 @@ class chat_template {
 struct tool_call {
   std::string id;
   std::string name;
-  nlohmann::json arguments;  // an object (parsed from the model's JSON)
+  nlohmann::ordered_json arguments;  // an object, keys in the order the model wrote them
 };
 
 // What an assistant turn contains once its raw text is parsed.

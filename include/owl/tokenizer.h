@@ -12,15 +12,24 @@
 
 namespace owl {
 
+struct tokenizer_options {
+  // Reproduce transformers 5.x instead of tokenizer.json: its LlamaTokenizer(Fast) class
+  // replaces the file's normalizer, pre-tokenizer and decoder with SentencePiece-style
+  // Metaspace ones whenever tokenizer_config.json names that class, even over a byte-level
+  // vocabulary (DeepSeek V3's), where every space and newline is then dropped. Off by
+  // default: the file is the truth; on only to compare ids with transformers 5.x.
+  bool transformers_v5_llama = false;
+};
+
 class tokenizer {
  public:
   // Loads DIR/tokenizer.json and, when present, DIR/tokenizer_config.json.
-  static std::unique_ptr<tokenizer> from_dir(const std::filesystem::path& dir);
+  static std::unique_ptr<tokenizer> from_dir(const std::filesystem::path& dir, const tokenizer_options& options = {});
   // Same, from file contents. `tokenizer_config_json` may be empty. `source` names the
   // origin in error messages.
   static std::unique_ptr<tokenizer> from_json(std::string_view tokenizer_json,
                                               std::string_view tokenizer_config_json,
-                                              const std::string& source);
+                                              const std::string& source, const tokenizer_options& options = {});
   virtual ~tokenizer() = default;
 
   // add_special_tokens: apply the post-processor (e.g. BOS), plus the one BOS that

@@ -16,7 +16,7 @@
 namespace owl {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // tool arguments keep the key order the model wrote
 
 // Markers, spelled as the models' vocabularies spell them (DeepSeek's use the fullwidth bar
 // U+FF5C and U+2581 "lower one eighth block" instead of spaces).

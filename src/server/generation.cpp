@@ -287,6 +287,12 @@ void handle_chat(server_context& ctx, const http_request& request, std::shared_p
 
   chat_render_options render;
   render.messages = chat.messages;
+  // The ChatML fallback concatenates message['content'] as a string and knows nothing of tool
+  // calls: an assistant turn that only calls tools (content null, as OpenAI clients send it)
+  // renders as an empty turn rather than failing the whole conversation.
+  if (ctx.tmpl.is_fallback())
+    for (auto& m : render.messages)
+      if (m.contains("content") && m["content"].is_null()) m["content"] = "";
   if (tools) render.tools = chat.tools;
   render.add_generation_prompt = true;
   if (chat.template_kwargs.is_object()) render.extra = chat.template_kwargs;

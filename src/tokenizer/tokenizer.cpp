@@ -43,7 +43,8 @@ std::string config_token(const json& config, const char* key, const json_path& a
 
 class hf_tokenizer final : public tokenizer {
  public:
-  hf_tokenizer(std::string_view tokenizer_json, std::string_view config_json, const std::string& tokenizer_label,
+  hf_tokenizer(std::string_view tokenizer_json, std::string_view config_json, const tokenizer_options& options,
+               const std::string& tokenizer_label,
                const std::string& config_label);
 
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens) const override;
@@ -64,6 +65,7 @@ class hf_tokenizer final : public tokenizer {
  private:
   void load_added_tokens(const json& root, const json_path& at);
   void load_config(std::string_view config_json, const std::string& label);
+  void emulate_transformers_v5_llama(std::string_view config_json, const std::string& label);
 
   std::unique_ptr<tok::normalizer> normalizer_;
   std::unique_ptr<tok::pre_tokenizer> pre_tokenizer_;
@@ -82,7 +84,7 @@ class hf_tokenizer final : public tokenizer {
   bool post_adds_bos_ = false, post_adds_eos_ = false;
 };
 
-hf_tokenizer::hf_tokenizer(std::string_view tokenizer_json, std::string_view config_json,
+hf_tokenizer::hf_tokenizer(std::string_view tokenizer_json, std::string_view config_json, const tokenizer_options& options,
                            const std::string& tokenizer_label, const std::string& config_label) {
   const json root = tok::parse_json(tokenizer_json, tokenizer_label);
   const json_path top{tokenizer_label, ""};
@@ -128,6 +130,33 @@ hf_tokenizer::hf_tokenizer(std::string_view tokenizer_json, std::string_view con
 
   post_processor_ = tok::make_post_processor(root.value("post_processor", json()), top.field("post_processor"), size);
   load_config(config_json, config_label);
+  if (options.transformers_v5_llama) emulate_transformers_v5_llama(config_json, config_label);
+}
+
+// transformers 5.x's LlamaTokenizer keeps only the vocabulary and merges of tokenizer.json and
+// installs its own pipeline: no normalizer, Metaspace("▁", no split) and a SentencePiece
+// decoder. Over a byte-level vocabulary "▁" and raw control characters are not tokens, so the
+// BPE model drops them, exactly as the tokenizers library does without an unknown token.
+void hf_tokenizer::emulate_transformers_v5_llama(std::string_view config_json, const std::string& label) {
+  if (config_json.empty()) return;
+  const json config = tok::parse_json(config_json, label);
+  const std::string cls = config.value("tokenizer_class", std::string());
+  if (cls != "LlamaTokenizer" && cls != "LlamaTokenizerFast") return;
+  const json_path at{label + " (transformers 5.x LlamaTokenizer)", ""};
+  const bool legacy = config.contains("legacy") && config["legacy"].is_boolean() ? config["legacy"].get<bool>() : true;
+  const bool add_prefix_space =
+      config.contains("add_prefix_space") && config["add_prefix_space"].is_boolean() ? config["add_prefix_space"].get<bool>() : true;
+  normalizer_.reset();
+  pre_tokenizer_ = tok::make_pre_tokenizer(
+      json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"split", false},
+           {"prepend_scheme", !add_prefix_space ? "never" : legacy ? "always" : "first"}},
+      at);
+  decoder_ = tok::make_decoder(json{{"type", "Sequence"},
+                                    {"decoders", json::array({json{{"type", "Replace"},
+                                                                   {"pattern", {{"String", "\xE2\x96\x81"}}},
+                                                                   {"content", " "}},
+                                                              json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}})}},
+                               at);
 }
 
 void hf_tokenizer::load_added_tokens(const json& root, const json_path& top) {
@@ -265,7 +294,7 @@ std::string read_file(const std::filesystem::path& path, const char* what) {
 
 }  // namespace
 
-std::unique_ptr<tokenizer> tokenizer::from_dir(const std::filesystem::path& dir) {
+std::unique_ptr<tokenizer> tokenizer::from_dir(const std::filesystem::path& dir, const tokenizer_options& options) {
   const auto tokenizer_path = dir / "tokenizer.json";
   const auto config_path = dir / "tokenizer_config.json";
   std::error_code ec;
@@ -274,13 +303,14 @@ std::unique_ptr<tokenizer> tokenizer::from_dir(const std::filesystem::path& dir)
   const std::string tokenizer_json = read_file(tokenizer_path, "tokenizer.json");
   std::string config_json;
   if (std::filesystem::exists(config_path, ec)) config_json = read_file(config_path, "tokenizer_config.json");
-  return std::make_unique<hf_tokenizer>(tokenizer_json, config_json, tokenizer_path.string(), config_path.string());
+  return std::make_unique<hf_tokenizer>(tokenizer_json, config_json, options, tokenizer_path.string(),
+                                        config_path.string());
 }
 
 std::unique_ptr<tokenizer> tokenizer::from_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
-                                                const std::string& source) {
+                                                const std::string& source, const tokenizer_options& options) {
   const std::string label = source.empty() ? "tokenizer.json" : source;
-  return std::make_unique<hf_tokenizer>(tokenizer_json, tokenizer_config_json, label,
+  return std::make_unique<hf_tokenizer>(tokenizer_json, tokenizer_config_json, options, label,
                                         label + " (tokenizer_config.json)");
 }
 
