@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   owl::cli::add_chat_command(app);
   owl::cli::add_template_command(app);
   owl::cli::add_serve_command(app);
+  owl::cli::add_perplexity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -176,7 +176,10 @@ const personSchema = {
     age: { type: "integer" },
     color: { enum: ["red", "green", "blue"] },
     happy: { type: "boolean" },
+    // A nested array; its items are bounded strings, so that the whole reply (with up to 10
+    // whitespace bytes in each gap, which stories260K likes to use) fits the 512-token context.
     pets: { type: "array", maxItems: 3, items: { type: "string", maxLength: 8 } },
+  },
   required: ["name", "age", "color", "happy", "pets"],
   additionalProperties: false,
 };
@@ -219,7 +222,6 @@ function validate(value, schema, path = "$") {
 }
 
 test("response_format json_schema (temperature 1, 8 seeds)", async () => {
-  const pets = new Set();
   for (let seed = 1; seed <= 8; seed++) {
     for (const stream of [false, true]) {
       const params = { model: MODEL, messages: [{ role: "user", content: "Describe a person as JSON." }], temperature: 1, seed,
@@ -237,7 +239,6 @@ test("response_format json_schema (temperature 1, 8 seeds)", async () => {
       try { value = JSON.parse(content); } catch (e) { assert.fail(`seed ${seed}: not JSON: ${e.message}: ${content}`); }
       const problems = validate(value, personSchema);
       assert.deepEqual(problems, [], `seed ${seed}: ${content}`);
-      pets.add(value.pets.length);
     }
   }
 });
