@@ -41,8 +41,8 @@ std::vector<std::vector<float>> alone(owl::model& m, const std::vector<int32_t>&
   return out;
 }
 
-void expect_batch_invariant(const fs::path& model_path) {
-  auto m = owl::model::load(model_path, {.threads = 2});
+void expect_batch_invariant(const fs::path& model_path, owl::dtype kv_type = owl::dtype::f32) {
+  auto m = owl::model::load(model_path, {.threads = 2, .kv_type = kv_type});
   const auto ps = prompts(m->info().vocab_size);
   constexpr int steps = 5;
   std::vector<std::vector<std::vector<float>>> reference;
@@ -88,6 +88,11 @@ TEST_P(BatchInvariance, LogitsAreBitwiseTheSameAloneAndBatched) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, BatchInvariance,
                          ::testing::Values("llama3", "llama3_bf16", "qwen2_f16", "qwen3_moe", "deepseek_v3", "gemma3",
                                            "gpt_oss", "gpt_neox"));
+
+TEST(BatchInvarianceHalfKv, F16CachesAreBitwiseTheSameAloneAndBatched) {
+  for (const char* name : {"llama3", "deepseek_v3", "gemma3"})
+    expect_batch_invariant(owl::test::fixtures() / "models" / name, owl::dtype::f16);
+}
 
 TEST(BatchInvarianceQuantized, Q8AndQ4GgufAreBitwiseTheSameAloneAndBatched) {
   owl::test::temp_dir dir("batch");

@@ -20,6 +20,7 @@ struct bench_options {
   int64_t prompt = 512;
   int64_t generate = 128;
   int threads = 0;
+  std::string kv_type = "f32";
   int repetitions = 3;
   bool json = false;
 };
@@ -42,7 +43,7 @@ stats summarize(std::vector<double> values) {
 
 void bench(const bench_options& o) {
   using clock = std::chrono::steady_clock;
-  auto m = model::load(o.model_dir, load_options{.threads = o.threads});
+  auto m = model::load(o.model_dir, load_options{.threads = o.threads, .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32});
   const model_info& info = m->info();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, int32_t(info.vocab_size - 1));
@@ -99,6 +100,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", options->prompt, "Prompt tokens processed as one batch (0 = skip)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-n,--generate", options->generate, "Tokens generated one at a time (0 = skip)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-type", options->kv_type, "KV-cache element type: f32 (exact) or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("-r,--repetitions", options->repetitions, "Repetitions; the median is reported")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", options->json, "Print a JSON list of {test, threads, tokens_per_s, ...}");
   cmd->callback([options] { bench(*options); });

@@ -20,6 +20,7 @@ struct run_options {
   int64_t max_tokens = -1;
   int64_t context = 0;
   int threads = 0;
+  std::string kv_type = "f32";
   float temperature = -1, top_p = -1, min_p = -1, repeat_penalty = -1;
   int top_k = -1;
   float frequency_penalty = 0, presence_penalty = 0;
@@ -29,7 +30,7 @@ struct run_options {
 
 void run(const run_options& o) {
   const std::filesystem::path dir = o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir);
-  auto m = model::load(dir, load_options{.threads = o.threads});
+  auto m = model::load(dir, load_options{.threads = o.threads, .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32});
   auto tok = load_tokenizer(dir);
 
   // Start from the model's generation_config defaults; flags given on the command line win.
@@ -123,6 +124,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--presence-penalty", options->presence_penalty, "Presence penalty (0 = off)");
   cmd->add_option("--seed", options->seed, "Random seed (same seed, same output)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", options->threads, "Threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-type", options->kv_type, "KV-cache element type: f32 (exact) or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_flag("--json", options->json,
                 R"(Print {"prompt_ids", "ids", "text", "finish_reason"} instead of streaming the text)");
   cmd->callback([options] { run(*options); });

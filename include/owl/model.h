@@ -12,12 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "owl/dtype.h"
 #include "owl/sampler.h"
 
 namespace owl {
 
 struct load_options {
-  int threads = 0;  // 0 = all cores
+  int threads = 0;               // 0 = all cores
+  // Element type of the KV cache: f32 (exact, the default) or f16 (half the memory, as
+  // llama.cpp's default; attention reads it back widened to float32).
+  dtype kv_type = dtype::f32;
 };
 
 // What a user may want to know about a loaded model (see `owl show` later).
@@ -37,7 +41,7 @@ struct model_info {
   int64_t experts = 0;           // routed experts per MoE layer (0: dense model)
   int64_t experts_per_token = 0;
   int64_t weight_bytes = 0;      // as stored
-  int64_t kv_bytes_per_token = 0;  // KV cache, all layers, float32
+  int64_t kv_bytes_per_token = 0;  // KV cache, all layers, in load_options::kv_type
 };
 
 // Defaults from generation_config.json (or sensible ones when it is absent).

@@ -26,13 +26,23 @@ decoder_session::decoder_session(std::shared_ptr<const decoder_model_state> mode
   k_cache_.resize(size_t(config.layers));
   v_cache_.resize(size_t(config.layers));
   const bool latent = config.arch->options.attention == attention_kind::latent;
+  const size_t element = dtype_size(model_->kv_type);
   for (int64_t l = 0; l < config.layers; ++l) {
     if (latent) {
-      k_cache_[size_t(l)].resize(size_t(capacity_ * kv_floats_per_token(config)));
+      k_cache_[size_t(l)].resize(size_t(capacity_ * kv_floats_per_token(config)) * element);
     } else {
-      k_cache_[size_t(l)].resize(size_t(capacity_ * config.kv_heads * config.head_dim));
+      k_cache_[size_t(l)].resize(size_t(capacity_ * config.kv_heads * config.head_dim) * element);
       v_cache_[size_t(l)].resize(k_cache_[size_t(l)].size());
     }
+  }
+}
+
+void decoder_session::store(std::vector<std::byte>& cache, int64_t at, const float* rows, int64_t count) const {
+  if (model_->kv_type == dtype::f16) {
+    auto* dst = reinterpret_cast<uint16_t*>(cache.data()) + at;
+    for (int64_t i = 0; i < count; ++i) dst[i] = f32_to_f16(rows[i]);
+  } else {
+    std::memcpy(reinterpret_cast<float*>(cache.data()) + at, rows, size_t(count) * sizeof(float));
   }
 }
 

@@ -27,6 +27,7 @@ struct decoder_model_state {
   std::unique_ptr<backend> compute;
   model_info info;
   generation_defaults defaults;
+  dtype kv_type = dtype::f32;           // KV-cache elements: f32 or f16
 };
 
 // Floats of KV cache one token needs in one layer.
@@ -71,10 +72,13 @@ class decoder_session final : public session {
   std::shared_ptr<const decoder_model_state> model_;
   int64_t capacity_;
   int64_t n_past_ = 0;
-  // KV cache per layer, float32. Standard attention: k and v [capacity, kv_heads, head_dim].
-  // Latent attention: k holds [capacity, kv_lora_rank + rope_dim] (normalized latent, then the
-  // rotated shared key part); the values are read from the same rows, v stays empty.
-  std::vector<std::vector<float>> k_cache_, v_cache_;
+  // KV cache per layer, in the model's kv_type (f32 or f16). Standard attention: k and v
+  // [capacity, kv_heads, head_dim]. Latent attention: k holds [capacity, kv_lora_rank +
+  // rope_dim] (normalized latent, then the rotated shared key part); the values are read from
+  // the same rows, v stays empty.
+  std::vector<std::vector<std::byte>> k_cache_, v_cache_;
+  // Writes rows [n, width] of float32 into a cache at element offset `at`, converting to kv_type.
+  void store(std::vector<std::byte>& cache, int64_t at, const float* rows, int64_t count) const;
   std::vector<float> logits_;       // [n or 1, vocab] of the last forward
   decoder_workspace workspace_;     // used when this session leads a pass
 };

@@ -18,6 +18,7 @@ attention_args decoder_pass::attention_for(int64_t layer, const pass_segment& se
   args.softcap = float(config_.attn_softcap);
   const auto& sinks = model_.weights.layers[size_t(layer)].attn.sinks;
   args.sinks = sinks.empty() ? nullptr : sinks.data();
+  args.kv_type = model_.kv_type;
   return args;
 }
 
@@ -52,15 +53,15 @@ void decoder_pass::standard_attention(int64_t layer, const float* in, float* out
   // Per sequence: append its keys and values to its cache, then attend over everything so far.
   for (const pass_segment& s : segments_) {
     const int64_t count = int64_t(s.tokens.size()), past = s.sequence->n_past_;
-    float* k_cache = s.sequence->k_cache_[size_t(layer)].data();
-    float* v_cache = s.sequence->v_cache_[size_t(layer)].data();
-    std::memcpy(k_cache + past * kv_dim, ws_.k.data() + s.row0 * kv_dim, size_t(count * kv_dim) * sizeof(float));
-    std::memcpy(v_cache + past * kv_dim, ws_.v.data() + s.row0 * kv_dim, size_t(count * kv_dim) * sizeof(float));
+    auto& k_cache = s.sequence->k_cache_[size_t(layer)];
+    auto& v_cache = s.sequence->v_cache_[size_t(layer)];
+    s.sequence->store(k_cache, past * kv_dim, ws_.k.data() + s.row0 * kv_dim, count * kv_dim);
+    s.sequence->store(v_cache, past * kv_dim, ws_.v.data() + s.row0 * kv_dim, count * kv_dim);
 
     attention_args args = attention_for(layer, s);
     args.q = ws_.q.data() + s.row0 * q_dim;
-    args.k_cache = k_cache;
-    args.v_cache = v_cache;
+    args.k_cache = k_cache.data();
+    args.v_cache = v_cache.data();
     args.out = ws_.attn.data() + s.row0 * q_dim;
     args.n_kv_heads = kv_heads;
     args.head_dim = args.v_dim = head_dim;
@@ -97,11 +98,9 @@ void decoder_pass::latent_attention(int64_t layer, const float* in, float* out) 
   for (int64_t t = 0; t < n; ++t)
     apply_norm(a.kv_a_norm, ws_.kv_a.data() + t * row, 1, m.kv_lora_rank, ws_.kv_a.data() + t * row);
   compute_.rope(ws_.kv_a.data() + m.kv_lora_rank, n, 1, row, m.rope_dim, cos, sin);
-  for (const pass_segment& s : segments_) {
-    float* cache = s.sequence->k_cache_[size_t(layer)].data();
-    std::memcpy(cache + s.sequence->n_past_ * row, ws_.kv_a.data() + s.row0 * row,
-                size_t(int64_t(s.tokens.size()) * row) * sizeof(float));
-  }
+  for (const pass_segment& s : segments_)
+    s.sequence->store(s.sequence->k_cache_[size_t(layer)], s.sequence->n_past_ * row, ws_.kv_a.data() + s.row0 * row,
+                      int64_t(s.tokens.size()) * row);
 
   // Absorb each head's key up-projection into its query: q_latent = W_uk^T q_nope. Then the
   // score of a cached row is q_latent . latent + q_rope . k_rope, with no expanded keys.
@@ -123,7 +122,7 @@ void decoder_pass::latent_attention(int64_t layer, const float* in, float* out) 
 
   ws_.latent_out.resize(size_t(n * heads * m.kv_lora_rank));
   for (const pass_segment& s : segments_) {
-    float* cache = s.sequence->k_cache_[size_t(layer)].data();
+    const std::byte* cache = s.sequence->k_cache_[size_t(layer)].data();
     attention_args args = attention_for(layer, s);
     args.q = ws_.latent_q.data() + s.row0 * heads * row;
     args.k_cache = cache;

@@ -94,6 +94,10 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   const model_config& c = state->config;
   state->weights = bind_weights(*state->store, c);
   state->compute = make_cpu_backend(options.threads);
+  if (options.kv_type != dtype::f32 && options.kv_type != dtype::f16)
+    fail("load options", "KV cache type " + std::string(dtype_name(options.kv_type)) + " is not supported",
+         "use f32 or f16");
+  state->kv_type = options.kv_type;
 
   model_info& info = state->info;
   info.architecture = std::string(c.arch->hf_name);
@@ -114,7 +118,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   info.active_parameters = w.total_parameters -
                            (c.moe.experts > 0 ? w.expert_parameters / c.moe.experts * (c.moe.experts - c.moe.top_k) : 0);
   info.weight_bytes = w.stored_bytes;
-  info.kv_bytes_per_token = c.layers * kv_floats_per_token(c) * int64_t(sizeof(float));
+  info.kv_bytes_per_token = c.layers * kv_floats_per_token(c) * int64_t(dtype_size(options.kv_type));
   return std::make_shared<decoder_model>(std::move(state));
 }
 

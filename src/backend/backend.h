@@ -25,8 +25,10 @@ struct weight_matrix {
 
 struct attention_args {
   const float* q = nullptr;        // [n_tokens, n_heads, head_dim]
-  const float* k_cache = nullptr;  // key of token j, kv head g at k_cache + j * k_stride + g * head_dim
-  const float* v_cache = nullptr;  // value at v_cache + j * v_stride + g * v_dim
+  // Caches hold elements of kv_type (f32 or f16); strides and offsets count elements.
+  const void* k_cache = nullptr;   // key of token j, kv head g at k_cache + j * k_stride + g * head_dim
+  const void* v_cache = nullptr;   // value at v_cache + j * v_stride + g * v_dim
+  dtype kv_type = dtype::f32;
   float* out = nullptr;            // [n_tokens, n_heads, v_dim]
   int64_t n_tokens = 0;
   int64_t first_position = 0;      // position of q's first token; keys cover [0, first_position + n_tokens)

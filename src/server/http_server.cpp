@@ -375,6 +375,10 @@ struct http_server::impl {
           live = state->live.size();
         }
         const bool reject = live >= size_t(std::max(1, state->options.max_connections));
+        // Streams are many small writes (one SSE event per token): send each at once rather
+        // than let Nagle's algorithm hold it back waiting for the client's ACK.
+        error_code nodelay_ec;
+        socket.set_option(tcp::no_delay(true), nodelay_ec);
         std::make_shared<connection>(std::move(socket), state)->start(reject);
       }
       // Accept errors (e.g. out of file descriptors) are transient: keep accepting.

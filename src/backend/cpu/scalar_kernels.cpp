@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <numbers>
+#include <vector>
 
 #include "owl/error.h"
 #include "quant/quant.h"
@@ -106,9 +107,19 @@ float gated(const activation_config& act, float gate, float up) {
 
 void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_t first_key, int64_t n_keys,
                 float sink, bool has_sink, float* scores, float* out) {
+  // An f16 cache row is widened into `row` first (exact), so both cache types share one dot.
+  thread_local std::vector<float> row;
+  const bool half = a.kv_type == dtype::f16;
+  auto cache_row = [&](const void* base, int64_t offset, int64_t count) -> const float* {
+    if (!half) return static_cast<const float*>(base) + offset;
+    row.resize(size_t(count));
+    const uint16_t* h = static_cast<const uint16_t*>(base) + offset;
+    for (int64_t i = 0; i < count; ++i) row[size_t(i)] = f16_to_f32(h[i]);
+    return row.data();
+  };
   float max_score = has_sink ? sink : -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < n_keys; ++j) {
-    const float* k = a.k_cache + (first_key + j) * a.k_stride + kv_head * a.head_dim;
+    const float* k = cache_row(a.k_cache, (first_key + j) * a.k_stride + kv_head * a.head_dim, a.head_dim);
     float s = dot(q, k, a.head_dim) * a.scale;
     if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
     scores[j] = s;
@@ -122,7 +133,7 @@ void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_
   std::fill(out, out + a.v_dim, 0.0f);
   for (int64_t j = 0; j < n_keys; ++j) {
     const float p = scores[j] / sum;
-    const float* v = a.v_cache + (first_key + j) * a.v_stride + kv_head * a.v_dim;
+    const float* v = cache_row(a.v_cache, (first_key + j) * a.v_stride + kv_head * a.v_dim, a.v_dim);
     for (int64_t d = 0; d < a.v_dim; ++d) out[d] += p * v[d];
   }
 }
