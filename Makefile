@@ -7,7 +7,7 @@ SANITIZE_DIR := build/sanitize
 FUZZ_SECONDS ?= 20
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build build-sanitize run test test-release test-interop test-sanitize fuzz-smoke fuzz bench clean
+.PHONY: all deps build build-sanitize run test test-release test-interop test-serve test-sanitize fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -23,7 +23,7 @@ build: deps $(RELEASE_DIR)/build.ninja
 run: build
 	$(RELEASE_DIR)/owl run -p "$(PROMPT)" -n 200
 
-test: test-release test-interop test-sanitize fuzz-smoke
+test: test-release test-interop test-serve test-sanitize fuzz-smoke
 
 test-release: build
 	cd $(RELEASE_DIR) && ctest --output-on-failure -j $(JOBS)
@@ -31,6 +31,11 @@ test-release: build
 # GGUF files written by owl give the same greedy tokens in llama.cpp (node-llama-cpp from npm).
 test-interop: build
 	scripts/test-interop $(RELEASE_DIR)
+
+# owl serve with the official OpenAI client (openai from npm): end-to-end cases, 32 streaming
+# clients for OWL_LOAD_SECONDS (default 60), chaos (aborts, bad bodies, stalled sockets).
+test-serve: build
+	scripts/test-serve $(RELEASE_DIR)
 
 # owl vs llama.cpp on a synthetic Llama-3.2-1B-shaped model; results go in docs/performance.md.
 bench: build

@@ -9,6 +9,7 @@
 //   OWL_BIN         the owl binary (tests that need a differently configured server start one)
 //   OWL_MODEL       the model folder the server runs
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 
@@ -59,6 +60,30 @@ export async function post(path, body, { headers = authHeaders({ "Content-Type":
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: res.status, headers: res.headers, text, json };
+}
+
+// A POST on a connection of its own (node:http, no keep-alive pool): for misbehaving clients,
+// so that their connections are not shared with well-behaved ones. (undici, behind fetch and
+// the openai client, may reuse a pooled socket that a server closes after answering 413 to an
+// upload still in progress: the next request on it fails with "other side closed".)
+export function isolatedPost(path, body, { headers = authHeaders({ "Content-Type": "application/json" }), url = URL_BASE } = {}) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, path, method: "POST", agent: false,
+                               headers: { ...headers, "Content-Length": Buffer.byteLength(body) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => { text += d; });
+      res.on("end", () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 // /metrics as a Map from "name{labels}" (labels as printed) to a number.
