@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "owl/chat.h"
+#include "owl/convert.h"
 #include "owl/error.h"
 #include "owl/tokenizer.h"
 #include "test_util.h"
@@ -87,6 +88,34 @@ TEST(chat_template_loading, transformers_v5_llama_mode_only_changes_llama_classe
   const auto qwen = test::fixtures() / "tokenizers" / "qwen3";
   EXPECT_EQ(tokenizer::from_dir(qwen, {.transformers_v5_llama = true})->encode("open weights\nlocal", false),
             tokenizer::from_dir(qwen)->encode("open weights\nlocal", false));
+}
+
+TEST(chat_template_loading, a_gguf_file_carries_its_template) {
+  // stories260K with a template added, converted to GGUF: the file alone renders the same.
+  namespace fs = std::filesystem;
+  test::temp_dir dir("gguf-template");
+  const fs::path src = fs::path(OWL_SOURCE_DIR) / "models" / "stories260K";
+  for (const char* name : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"})
+    fs::copy_file(src / name, dir / name);
+  nlohmann::json config = nlohmann::json::parse(test::read_file(src / "tokenizer_config.json"));
+  config["chat_template"] = "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+                            "{% if add_generation_prompt %}[assistant] {% endif %}";
+  test::write_file(dir / "tokenizer_config.json", config.dump());
+  const fs::path gguf = dir / "model.gguf";
+  convert_to_gguf(dir.path(), gguf, parse_gguf_type("F32"));
+
+  chat_render_options options;
+  options.messages = ordered::parse(R"([{"role": "user", "content": "Hi"}])");
+  options.add_generation_prompt = true;
+  const chat_template from_folder = chat_template::from_model(dir.path());
+  const chat_template from_file = chat_template::from_model(gguf);
+  EXPECT_FALSE(from_file.is_fallback());
+  EXPECT_EQ(from_file.render(options), from_folder.render(options));
+  EXPECT_EQ(from_file.render(options), "<s>[user] Hi\n[assistant] ");
+  // And a GGUF without a template gets the ChatML fallback, like a folder without one.
+  const fs::path plain = dir / "plain.gguf";
+  convert_to_gguf(src, plain, parse_gguf_type("F32"));
+  EXPECT_TRUE(chat_template::from_model(plain).is_fallback());
 }
 
 INSTANTIATE_TEST_SUITE_P(chat, tokenizer_golden, ::testing::Values("llama3_1", "qwen3", "deepseek_v3"));

@@ -231,13 +231,13 @@ void chat(const chat_cli_options& o) {
   }
 
   std::shared_ptr<model> m = model::load(dir, load_options{.threads = o.threads});
-  std::shared_ptr<const tokenizer> tok = tokenizer::from_dir(dir);
+  std::shared_ptr<const tokenizer> tok = load_tokenizer(dir);
   chat_options options;
   options.sampling = sampling_for(o, *m);
   options.max_tokens = o.max_tokens;
   options.context = o.context;
   options.tools = tools;
-  chat_session chat(m, tok, chat_template::from_dir(dir), options);
+  chat_session chat(m, tok, chat_template::from_model(dir), options);
   if (!messages.is_null()) chat.set_messages(messages);
   if (!o.system.empty()) chat.set_system(o.system);
 

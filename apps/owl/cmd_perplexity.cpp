@@ -2,6 +2,7 @@
 // model from saved base log-probabilities, in the manner of llama.cpp's llama-perplexity.
 // The conventions (chunks, BOS, second-half scoring) and the file format are in
 // include/owl/perplexity.h.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>

@@ -75,9 +75,9 @@ void render_template(const template_options& o) {
     render.extra[kwarg.substr(0, eq)] = value;
   }
   // A missing folder would otherwise quietly get the ChatML fallback.
-  if (!std::filesystem::is_directory(o.model_dir))
-    fail(o.model_dir, "no such folder", "give a model or tokenizer folder");
-  const chat_template tmpl = chat_template::from_dir(o.model_dir);
+  if (!std::filesystem::is_directory(o.model_dir) && !std::filesystem::is_regular_file(o.model_dir))
+    fail(o.model_dir, "no such folder or GGUF file", "give a model or tokenizer folder, or a GGUF file");
+  const chat_template tmpl = chat_template::from_model(o.model_dir);
   const std::string text = tmpl.render(render);
   // Exactly the rendered text: no newline added, so `owl template ... | cmp - expected` works.
   std::fwrite(text.data(), 1, text.size(), stdout);

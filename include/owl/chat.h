@@ -35,6 +35,9 @@ class chat_template {
   // (a string, or a list of {name, template} where "default" is used). A folder without one
   // gets the documented ChatML fallback. bos/eos tokens come from tokenizer_config.json.
   static chat_template from_dir(const std::filesystem::path& dir);
+  // from_dir for a folder; for a GGUF file, the template and bos/eos of its metadata
+  // (tokenizer.chat_template), with the same ChatML fallback when it has none.
+  static chat_template from_model(const std::filesystem::path& model);
   // Parses `source` (errors report line and column). `name` labels errors.
   static chat_template from_string(const std::string& source, const std::string& bos_token,
                                    const std::string& eos_token, const std::string& name = "chat_template");

@@ -5,6 +5,8 @@
 
 #include "chat/jinja/template.h"
 #include "core/mapped_file.h"
+#include "io/gguf.h"
+#include "io/gguf_model.h"
 #include "io/json_fields.h"
 #include "owl/chat.h"
 #include "owl/error.h"
@@ -88,6 +90,24 @@ chat_template chat_template::from_string(const std::string& source, const std::s
 }
 
 const std::string& chat_template::chatml_fallback() { return chatml_source; }
+
+chat_template chat_template::from_model(const std::filesystem::path& model) {
+  if (!is_gguf_file(model)) return from_dir(model);
+  // A GGUF file carries the template (tokenizer.chat_template) and its special tokens in its
+  // metadata, read here into the tokenizer_config.json they would have come from.
+  const auto file = gguf_file::open(model);
+  const gguf_tokenizer_json json = tokenizer_from_gguf(*file);
+  const std::string label = model.string() + " (GGUF tokenizer metadata)";
+  nlohmann::json config = nlohmann::json::object();
+  if (!json.tokenizer_config_json.empty()) config = parse_json(json.tokenizer_config_json, label);
+  if (!config.is_object()) fail(label, "expected a JSON object, found " + json_type_name(config));
+  const std::string bos = config_token(config, "bos_token", label);
+  const std::string eos = config_token(config, "eos_token", label);
+  if (auto source = config_template(config, label)) return from_string(*source, bos, eos, label + ": chat_template");
+  chat_template t = from_string(chatml_source, bos, eos, "chatml_fallback");
+  t.impl_->fallback = true;
+  return t;
+}
 
 chat_template chat_template::from_dir(const std::filesystem::path& dir) {
   std::error_code ec;

@@ -37,8 +37,7 @@ api_server::api_server(const std::filesystem::path& model_path, const server_opt
   if (options.queue_limit < 0) fail("owl serve", "--queue must not be negative");
   std::shared_ptr<model> m = model::load(model_path, load_options{.threads = options.threads});
   std::shared_ptr<const tokenizer> tok = load_tokenizer(model_path);
-  // A GGUF file has no tokenizer_config.json beside it: it gets the ChatML fallback.
-  chat_template tmpl = chat_template::from_dir(model_path);
+  chat_template tmpl = chat_template::from_model(model_path);
   auto ctx = std::make_unique<owl::server::server_context>(m, tok, std::move(tmpl));
   ctx->model_id = model_name_of(model_path);
   ctx->api_key = options.api_key;

@@ -164,12 +164,19 @@ class cpu_backend final : public backend {
       for (int64_t t = begin; t < end; ++t) quant::quantize_row(act_type, x + t * w.cols, xq + size_t(t) * act_row, w.cols);
     });
     const quant::kernel_isa isa = quant_isa_;
+    // Tiles of tokens: a block of quantized activation rows (about 64 KiB) stays in L2 while
+    // every weight row of this thread's range meets it, and each weight row stays in L1 across
+    // the block. Each output is still one vec_dot, so results do not depend on n.
+    const int64_t token_block = std::max<int64_t>(1, int64_t((64 << 10) / std::max<size_t>(act_row, 1)));
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-      for (int64_t r = row_begin; r < row_end; ++r) {
-        const std::byte* row = w.data + size_t(r) * weight_row;
-        const float b = bias ? bias[r] : 0.0f;
-        for (int64_t t = 0; t < n; ++t)
-          y[t * w.rows + r] = quant::vec_dot_with(isa, weight_type, row, xq + size_t(t) * act_row, w.cols) + b;
+      for (int64_t t0 = 0; t0 < n; t0 += token_block) {
+        const int64_t t1 = std::min(n, t0 + token_block);
+        for (int64_t r = row_begin; r < row_end; ++r) {
+          const std::byte* row = w.data + size_t(r) * weight_row;
+          const float b = bias ? bias[r] : 0.0f;
+          for (int64_t t = t0; t < t1; ++t)
+            y[t * w.rows + r] = quant::vec_dot_with(isa, weight_type, row, xq + size_t(t) * act_row, w.cols) + b;
+        }
       }
     });
   }
