@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "io/gguf.h"
+#include "owl/error.h"
 
 namespace owl {
 namespace {
@@ -30,7 +31,7 @@ constexpr std::array<gguf_arch, 14> gguf_archs{{
 }};
 
 // Names most families share ("{}" is the layer). Biases that a family lacks simply never occur.
-constexpr std::array<name_pair, 41> common_names{{
+constexpr std::array<name_pair, 37> common_names{{
     {"model.embed_tokens.weight", "token_embd.weight"},
     {"model.norm.weight", "output_norm.weight"},
     {"model.norm.bias", "output_norm.bias"},
@@ -61,7 +62,7 @@ constexpr std::array<name_pair, 41> common_names{{
     {"model.layers.{}.mlp.shared_experts.gate_proj.weight", "blk.{}.ffn_gate_shexp.weight"},
     {"model.layers.{}.mlp.shared_experts.up_proj.weight", "blk.{}.ffn_up_shexp.weight"},
     {"model.layers.{}.mlp.shared_experts.down_proj.weight", "blk.{}.ffn_down_shexp.weight"},
-    // Multi-head latent attention. kv_b is written split (attn_k_b/attn_v_b, see gguf_model.cpp);
+    // Multi-head latent attention. kv_b is written split (attn_k_b/attn_v_b, see gguf_layout.cpp);
     // attn_kv_b is what older llama.cpp files hold.
     {"model.layers.{}.self_attn.q_a_proj.weight", "blk.{}.attn_q_a.weight"},
     {"model.layers.{}.self_attn.q_a_layernorm.weight", "blk.{}.attn_q_a_norm.weight"},
@@ -69,22 +70,28 @@ constexpr std::array<name_pair, 41> common_names{{
     {"model.layers.{}.self_attn.kv_a_proj_with_mqa.weight", "blk.{}.attn_kv_a_mqa.weight"},
     {"model.layers.{}.self_attn.kv_a_layernorm.weight", "blk.{}.attn_kv_a_norm.weight"},
     {"model.layers.{}.self_attn.kv_b_proj.weight", "blk.{}.attn_kv_b.weight"},
-    // gpt-oss: the learned softmax sink per head.
+    // gpt-oss: the learned softmax sink per head (llama.cpp adds the ".weight").
     {"model.layers.{}.self_attn.sinks", "blk.{}.attn_sinks.weight"},
-    {"model.layers.{}.mlp.router.weight", "blk.{}.ffn_gate_inp.weight"},
-    {"model.layers.{}.mlp.router.bias", "blk.{}.ffn_gate_inp.bias"},
-    // Fused gpt-oss experts: the down bias is the same [experts, hidden] array; the rest is
-    // split or transposed in gguf_model.cpp.
-    {"model.layers.{}.mlp.experts.down_proj_bias", "blk.{}.ffn_down_exps.bias"},
-    {"model.layers.{}.block_sparse_moe.gate.weight", "blk.{}.ffn_gate_inp.weight"},
     {"model.layers.{}.post_feedforward_layernorm.weight", "blk.{}.post_ffw_norm.weight"},
 }};
 
 // Families whose norms sit after the blocks: llama.cpp calls Hugging Face's
-// post_attention_layernorm "post_attention_norm" there (gpt-oss too, where it precedes the MLP).
+// post_attention_layernorm "post_attention_norm" there (gpt-oss too, where it precedes the MLP,
+// see gpt_oss_names).
 constexpr std::array<name_pair, 2> post_norm_names{{
     {"model.layers.{}.post_attention_layernorm.weight", "blk.{}.post_attention_norm.weight"},
     {"model.layers.{}.pre_feedforward_layernorm.weight", "blk.{}.ffn_norm.weight"},  // Gemma 3
+}};
+
+// The routers of Mixtral and gpt-oss have their own Hugging Face names.
+constexpr std::array<name_pair, 1> mixtral_names{{
+    {"model.layers.{}.block_sparse_moe.gate.weight", "blk.{}.ffn_gate_inp.weight"},
+}};
+constexpr std::array<name_pair, 4> gpt_oss_names{{
+    {"model.layers.{}.post_attention_layernorm.weight", "blk.{}.post_attention_norm.weight"},
+    {"model.layers.{}.mlp.router.weight", "blk.{}.ffn_gate_inp.weight"},
+    {"model.layers.{}.mlp.router.bias", "blk.{}.ffn_gate_inp.bias"},
+    {"model.layers.{}.mlp.experts.down_proj_bias", "blk.{}.ffn_down_exps.bias"},
 }};
 
 constexpr std::array<name_pair, 16> gpt_neox_names{{
@@ -120,14 +127,17 @@ constexpr std::array<name_pair, 3> mixtral_expert_names{{
 
 std::span<const name_pair> family_names(const gguf_arch& arch) {
   if (arch.family == gguf_family::gpt_neox) return gpt_neox_names;
-  if (arch.hf_name == "Olmo2ForCausalLM" || arch.hf_name == "Gemma3ForCausalLM" || arch.hf_name == "GptOssForCausalLM")
-    return post_norm_names;
+  // gpt-oss's down bias is the same [experts, hidden] array; its other expert tensors are split
+  // or transposed in gguf_layout.cpp.
+  if (arch.family == gguf_family::gpt_oss) return gpt_oss_names;
+  if (arch.hf_name == "MixtralForCausalLM") return mixtral_names;
+  if (arch.hf_name == "Olmo2ForCausalLM" || arch.hf_name == "Gemma3ForCausalLM") return post_norm_names;
   return {};
 }
 
 std::span<const name_pair> family_expert_names(const gguf_arch& arch) {
   if (arch.hf_name == "MixtralForCausalLM") return mixtral_expert_names;
-  if (arch.family == gguf_family::gpt_oss) return {};  // fused, converted in gguf_model.cpp
+  if (arch.family == gguf_family::gpt_oss) return {};  // fused, converted in gguf_layout.cpp
   return expert_names;
 }
 

@@ -1,6 +1,6 @@
 // gguf_arch_map.h — which llama.cpp architecture, metadata keys and tensor names stand for each
 // Hugging Face model class owl runs. The tensor layouts (permutations, folded norms, stacked
-// experts) are converted in gguf_model.cpp; this file only names things.
+// experts) are converted in gguf_layout.cpp; this file only names things.
 #pragma once
 
 #include <cstdint>
