@@ -358,4 +358,45 @@ TEST(ServerHttpTimeout, SilentConnectionIsClosed) {
   EXPECT_EQ(get(port, "/health").status, 200);
 }
 
+// tool_choice "required" / a named function: stories260K's ChatML fallback has no tool-call
+// syntax, so forcing a call must be refused (400) rather than promised and not kept; combining
+// it with response_format is refused too.
+json tool_choice_body(const json& tool_choice) {
+  const json tool = {{"type", "function"},
+                     {"function",
+                      {{"name", "get_weather"},
+                       {"parameters",
+                        {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}, {"required", {"city"}}}}}}};
+  return {{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+          {"tools", {tool}},
+          {"tool_choice", tool_choice},
+          {"max_tokens", 8}};
+}
+
+TEST_F(ServerHttpTest, ForcedToolCallWithoutToolSyntaxIs400) {
+  client c(port_);
+  for (const json& choice : {json("required"), json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}}) {
+    const reply r = c.request(http::verb::post, "/v1/chat/completions", tool_choice_body(choice).dump());
+    ASSERT_EQ(r.status, 400) << r.body;
+    const json error = r.body_json()["error"];
+    const std::string message = error["message"];
+    EXPECT_NE(message.find("this model's chat template has no tool-call syntax owl knows"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("cannot be enforced"), std::string::npos) << message;
+    EXPECT_EQ(error["param"], "tool_choice");
+  }
+  // "auto" is not enforced, so it still works with this model.
+  EXPECT_EQ(c.request(http::verb::post, "/v1/chat/completions", tool_choice_body("auto").dump()).status, 200);
+}
+
+TEST_F(ServerHttpTest, ResponseFormatWithForcedToolCallIs400) {
+  json body = tool_choice_body("required");
+  body["response_format"] = {{"type", "json_object"}};
+  const reply r = client(port_).request(http::verb::post, "/v1/chat/completions", body.dump());
+  ASSERT_EQ(r.status, 400) << r.body;
+  const json error = r.body_json()["error"];
+  EXPECT_NE(error["message"].get<std::string>().find("response_format"), std::string::npos);
+  EXPECT_EQ(error["param"], "response_format");
+}
+
 }  // namespace

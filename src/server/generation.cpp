@@ -10,13 +10,18 @@
 // Streams with tools: tool-call markup is only known to be a tool call once it is complete,
 // so when tools are given (and tool_choice is not "none") the streamed text is held back and
 // sent at the end as one content (and/or reasoning) chunk or one tool_calls chunk.
-// tool_choice "required" or a named function is accepted but not enforced.
+// tool_choice "required" or a named function is enforced by constrained decoding
+// (tool_constraint.h): the reply is one call, in the model's own tool-call markup, of an
+// allowed tool with arguments matching its parameters schema — so it parses back as a tool
+// call and finishes with "tool_calls" (unless max_tokens cuts it short). Models whose template
+// has no tool-call syntax owl knows get a 400 instead of an unenforced promise.
 #include <chrono>
 #include <random>
 
 #include "owl/error.h"
 #include "server/api.h"
 #include "server/json_constraint.h"
+#include "server/tool_constraint.h"
 
 namespace owl::server {
 namespace {
@@ -309,7 +314,25 @@ void handle_chat(server_context& ctx, const http_request& request, std::shared_p
   generation_request r = base_request(chat.params);
   r.max_tokens = fit_context(ctx, prompt.size(), chat.params.max_tokens);
   r.stop_ids = ctx.chat_stop_ids;
-  if (chat.format != output_format::text) {
+  // tool_choice holds "none", "auto", "required" or the name of the function to call.
+  const bool forced = tools && chat.tool_choice != "auto";
+  if (forced) {
+    if (chat.format != output_format::text)
+      throw api_error(400, "response_format cannot be combined with tool_choice 'required' or a named function: "
+                           "the reply is a tool call, constrained by the tool's parameters",
+                      "response_format");
+    if (ctx.tool_format == tool_call_format::none)
+      throw api_error(400, "this model's chat template has no tool-call syntax owl knows; tool_choice '" +
+                               chat.tool_choice + "' cannot be enforced",
+                      "tool_choice");
+    try {
+      r.constraint = make_tool_call_constraint(ctx.vocabulary(), ctx.tool_format, chat.tools,
+                                               chat.tool_choice == "required" ? std::string() : chat.tool_choice,
+                                               r.stop_ids);
+    } catch (const owl::error& e) {
+      throw api_error(400, std::string("tool_choice cannot be enforced: ") + e.what(), "tools");
+    }
+  } else if (chat.format != output_format::text) {
     try {
       r.constraint = make_json_constraint(ctx.vocabulary(), chat.format == output_format::json_schema ? &chat.schema : nullptr,
                                           r.stop_ids);

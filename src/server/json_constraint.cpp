@@ -40,17 +40,7 @@ class json_constraint final : public token_constraint {
       }
     }
     // End tokens: once complete, or as the way out when nothing else can follow.
-    if (ended_ || !any || automaton_.can_end(state_))
-      for (int32_t id : end_ids_)
-        if (id >= 0 && static_cast<size_t>(id) < allowed_.size()) allowed_[static_cast<size_t>(id)] = 1;
-    const float neg_inf = -std::numeric_limits<float>::infinity();
-    const size_t n = std::min(logits.size(), allowed_.size());
-    for (size_t i = 0; i < n; ++i)
-      if (!allowed_[i]) logits[i] = neg_inf;
-    for (size_t i = n; i < logits.size(); ++i) {
-      // Ids past the tokenizer's vocabulary (padded embedding rows) have no text.
-      if (std::find(end_ids_.begin(), end_ids_.end(), static_cast<int32_t>(i)) == end_ids_.end()) logits[i] = neg_inf;
-    }
+    apply_allowed(allowed_, ended_ || !any || automaton_.can_end(state_), end_ids_, logits);
   }
 
   void accept(int32_t token) override {
@@ -107,6 +97,21 @@ class json_constraint final : public token_constraint {
 };
 
 }  // namespace
+
+void apply_allowed(std::vector<uint8_t>& allowed, bool allow_end, const std::vector<int32_t>& end_ids,
+                   std::span<float> logits) {
+  if (allow_end)
+    for (int32_t id : end_ids)
+      if (id >= 0 && static_cast<size_t>(id) < allowed.size()) allowed[static_cast<size_t>(id)] = 1;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const size_t n = std::min(logits.size(), allowed.size());
+  for (size_t i = 0; i < n; ++i)
+    if (!allowed[i]) logits[i] = neg_inf;
+  for (size_t i = n; i < logits.size(); ++i) {
+    // Ids past the tokenizer's vocabulary (padded embedding rows) have no text.
+    if (std::find(end_ids.begin(), end_ids.end(), static_cast<int32_t>(i)) == end_ids.end()) logits[i] = neg_inf;
+  }
+}
 
 std::unique_ptr<token_constraint> make_json_constraint(std::shared_ptr<const token_vocabulary> vocab,
                                                        const nlohmann::json* schema,

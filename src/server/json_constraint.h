@@ -28,12 +28,16 @@ class token_vocabulary {
   // does mid-text. Tokens that are only part of a UTF-8 character (byte-fallback "<0xE4>",
   // byte-level pieces) decode to U+FFFD; their bytes come from the piece instead.
   explicit token_vocabulary(const tokenizer& tok);
-  // Explicit bytes per id (tests, or vocabularies built elsewhere). special[i]: never allowed.
+  // Explicit bytes per id (tests, or vocabularies built elsewhere). special[i]: never allowed
+  // inside JSON; its bytes (if any) are its text, for literal markup (see special_tokens()).
   token_vocabulary(std::vector<std::string> bytes, std::vector<bool> special);
 
   size_t size() const { return bytes_.size(); }
   const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
   bool is_special(int32_t id) const { return special_[static_cast<size_t>(id)]; }
+  // Special tokens with text (e.g. Mistral's "[TOOL_CALLS]"): never part of JSON, but the
+  // tool-call constraint (tool_constraint.cpp) allows them where its literal markup spells them.
+  std::span<const int32_t> special_tokens() const { return special_ids_; }
 
   // Candidate tokens (not special, non-empty bytes) sorted by bytes, with lcp[i] = length of
   // the common prefix of entries i-1 and i: a trie walked in order, so that shared prefixes
@@ -59,9 +63,15 @@ class token_vocabulary {
   std::vector<bool> special_;
   sorted_tokens all_, non_plain_;
   std::vector<int32_t> plain_;
+  std::vector<int32_t> special_ids_;
   std::vector<size_t> plain_upto_;  // index: char count (capped at the longest plain token)
   size_t max_bytes_ = 0;
 };
+
+// Shared by the constraints: masks every logit whose token is not allowed (ids past the
+// vocabulary included), first allowing the end tokens when allow_end is set.
+void apply_allowed(std::vector<uint8_t>& allowed, bool allow_end, const std::vector<int32_t>& end_ids,
+                   std::span<float> logits);
 
 // schema == nullptr: json_object mode (any JSON object). Otherwise a JSON Schema; throws
 // owl::error naming the keyword when it uses something that cannot be enforced.

@@ -92,7 +92,11 @@ token_vocabulary::token_vocabulary(const tokenizer& tok) {
   for (size_t i = 0; i < n; ++i) {
     const auto id = static_cast<int32_t>(i);
     special_[i] = tok.is_special(id);
-    if (special_[i]) continue;
+    if (special_[i]) {
+      // Decoded alone, with special tokens kept, as the server's stream decoder shows them.
+      bytes_[i] = tok.decode(std::vector<int32_t>{id});
+      continue;
+    }
     std::string text;
     bool have = false;
     if (anchor) {
@@ -120,8 +124,11 @@ token_vocabulary::token_vocabulary(std::vector<std::string> bytes, std::vector<b
 
 void token_vocabulary::build_indexes() {
   std::vector<int32_t> ids;
-  for (size_t i = 0; i < bytes_.size(); ++i)
-    if (!special_[i] && !bytes_[i].empty()) ids.push_back(static_cast<int32_t>(i));
+  special_ids_.clear();
+  for (size_t i = 0; i < bytes_.size(); ++i) {
+    if (bytes_[i].empty()) continue;
+    (special_[i] ? special_ids_ : ids).push_back(static_cast<int32_t>(i));
+  }
   std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return bytes(a) < bytes(b); });
 
   auto index = [&](const std::vector<int32_t>& sorted) {
