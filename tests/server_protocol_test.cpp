@@ -123,7 +123,8 @@ TEST(ServerProtocolChat, EveryField) {
   EXPECT_EQ(r.tools[0]["function"]["description"], "weather");
   EXPECT_EQ(r.tools[0]["function"]["parameters"]["properties"]["city"]["type"], "string");
   EXPECT_EQ(r.tools[0]["function"]["strict"], true);
-  EXPECT_EQ(r.tool_choice, "get_weather");
+  EXPECT_EQ(r.tool_choice, "function");
+  EXPECT_EQ(r.tool_choice_function, "get_weather");
   EXPECT_EQ(r.format, output_format::json_schema);
   EXPECT_EQ(r.schema, nlohmann::json({{"type", "object"}}));
   EXPECT_EQ(r.template_kwargs, json({{"enable_thinking", false}}));
@@ -199,6 +200,14 @@ TEST(ServerProtocolChat, SmallVariants) {
         R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"})");
     EXPECT_EQ(r.tool_choice, "required");
     EXPECT_EQ(r.tools[0]["function"], json({{"name", "f"}}));
+  }
+  {
+    // A tool may be called "auto": choosing it by name must not read as the keyword.
+    const chat_request r = parse_chat_request(
+        R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"auto"}}],)"
+        R"("tool_choice":{"type":"function","function":{"name":"auto"}}})");
+    EXPECT_EQ(r.tool_choice, "function");
+    EXPECT_EQ(r.tool_choice_function, "auto");
   }
   {
     const chat_request r = parse_chat_request(chat_with("response_format", R"({"type":"json_object"})"));

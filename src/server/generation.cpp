@@ -314,8 +314,8 @@ void handle_chat(server_context& ctx, const http_request& request, std::shared_p
   generation_request r = base_request(chat.params);
   r.max_tokens = fit_context(ctx, prompt.size(), chat.params.max_tokens);
   r.stop_ids = ctx.chat_stop_ids;
-  // tool_choice holds "none", "auto", "required" or the name of the function to call.
-  const bool forced = tools && chat.tool_choice != "auto";
+  // tool_choice holds "none", "auto", "required" or "function" (tool_choice_function names it).
+  const bool forced = tools && (chat.tool_choice == "required" || chat.tool_choice == "function");
   if (forced) {
     if (chat.format != output_format::text)
       throw api_error(400, "response_format cannot be combined with tool_choice 'required' or a named function: "
@@ -327,7 +327,7 @@ void handle_chat(server_context& ctx, const http_request& request, std::shared_p
                       "tool_choice");
     try {
       r.constraint = make_tool_call_constraint(ctx.vocabulary(), ctx.tool_format, chat.tools,
-                                               chat.tool_choice == "required" ? std::string() : chat.tool_choice,
+                                               chat.tool_choice == "function" ? chat.tool_choice_function : std::string(),
                                                r.stop_ids);
     } catch (const owl::error& e) {
       throw api_error(400, std::string("tool_choice cannot be enforced: ") + e.what(), "tools");

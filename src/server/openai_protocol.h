@@ -62,7 +62,8 @@ struct chat_request {
                                          // (text parts joined), tool_calls arguments parsed to
                                          // objects when they are JSON strings
   nlohmann::ordered_json tools;          // null or the list of {type: function, function: {...}}
-  std::string tool_choice = "auto";      // "none", "auto", "required", or a function name
+  std::string tool_choice = "auto";      // "none", "auto", "required", or "function" (named below)
+  std::string tool_choice_function;      // the function tool_choice names (a tool may be called "auto")
   output_format format = output_format::text;
   nlohmann::json schema;                 // response_format.json_schema.schema (json_schema only)
   nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();  // chat_template_kwargs (owl/vLLM extension)

@@ -421,7 +421,8 @@ ojson parse_tools(const ojson& root, const request_limits& limits, std::set<std:
   return out;
 }
 
-std::string parse_tool_choice(const ojson& root, const std::set<std::string>& names) {
+// Returns the keyword; a named function gives "function" and its name in `function_name`.
+std::string parse_tool_choice(const ojson& root, const std::set<std::string>& names, std::string& function_name) {
   const ojson* v = field(root, "tool_choice");
   if (v == nullptr) return "auto";
   if (v->is_string()) {
@@ -444,7 +445,8 @@ std::string parse_tool_choice(const ojson& root, const std::set<std::string>& na
   if (name == nullptr) fail("tool_choice.function.name", "'tool_choice.function.name' is required");
   const std::string n = get_string(*name, "tool_choice.function.name");
   if (names.count(n) == 0) fail("tool_choice.function.name", "'tool_choice' names '" + n + "', which is not in 'tools'");
-  return n;
+  function_name = n;
+  return "function";
 }
 
 void parse_response_format(const ojson& root, chat_request& r) {
@@ -494,7 +496,7 @@ chat_request parse_chat_request(std::string_view body, const request_limits& lim
   r.messages = parse_messages(root, limits);
   std::set<std::string> names;
   r.tools = parse_tools(root, limits, names);
-  r.tool_choice = parse_tool_choice(root, names);
+  r.tool_choice = parse_tool_choice(root, names, r.tool_choice_function);
   if (const ojson* v = field(root, "parallel_tool_calls")) get_bool(*v, "parallel_tool_calls");
   parse_response_format(root, r);
   if (const ojson* v = field(root, "chat_template_kwargs")) r.template_kwargs = get_object(*v, "chat_template_kwargs");
