@@ -467,16 +467,25 @@ class json_automaton {
     }
   }
 
+  // Whitespace between a container's tokens: at most max_whitespace bytes in a row, so a model
+  // cannot loop on it. Returns true when c was whitespace (emitted or refused); any other byte
+  // resets the count.
+  bool container_whitespace(std::vector<frame>& s, frame& f, uint8_t c, state& out) {
+    if (!is_ws(c)) {
+      f.ws = 0;
+      return false;
+    }
+    if (f.ws < max_whitespace) {
+      ++f.ws;
+      emit(s, out);
+    }
+    return true;
+  }
+
   void feed_object(std::vector<frame>& s, uint8_t c, state& out, int guard) {
     frame& f = s.back();
     const schema_node& obj = node(f.node);
-    if (is_ws(c)) {
-      if (f.ws >= max_whitespace) return;
-      ++f.ws;
-      emit(s, out);
-      return;
-    }
-    f.ws = 0;
+    if (container_whitespace(s, f, c, out)) return;
     const uint64_t all = obj.properties.size() >= 64 ? ~uint64_t{0} : (uint64_t{1} << obj.properties.size()) - 1;
     auto may_close = [&] { return (f.m & obj.required_mask) == obj.required_mask; };
     auto more_keys = [&] { return obj.additional >= 0 || (all & ~f.m) != 0; };
@@ -533,13 +542,7 @@ class json_automaton {
   void feed_array(std::vector<frame>& s, uint8_t c, state& out, int guard) {
     frame& f = s.back();
     const schema_node& arr = node(f.node);
-    if (is_ws(c)) {
-      if (f.ws >= max_whitespace) return;
-      ++f.ws;
-      emit(s, out);
-      return;
-    }
-    f.ws = 0;
+    if (container_whitespace(s, f, c, out)) return;
     if (f.st == a_after) {
       if (c == ',' && f.a < arr.max_items) {
         f.st = a_next;
