@@ -1,15 +1,20 @@
 // Models through GGUF: fixtures converted by `owl convert` keep their logits within the error
 // their weight type implies; stories260K from its F32 GGUF gives the golden greedy text;
-// `owl quantize` output loads and stays close.
+// `owl quantize` output loads and stays close; llama.cpp-style Llama 3.1 files (rope scaling only
+// as rope_freqs.weight) give the golden logits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <numbers>
 
+#include "arch/rope.h"
 #include "io/gguf.h"
 #include "owl/convert.h"
+#include "owl/dtype.h"
 #include "owl/error.h"
 #include "owl/generate.h"
 #include "owl/model.h"
@@ -156,6 +161,236 @@ TEST(GgufModelStrict, RearrangedTensorsAreCheckedAgainstTheMetadata) {
   });
   e = load_error(bad);
   EXPECT_NE(e.find("tensor 'blk.0.ffn_down_exps.weight': expected ne = [32, 64, 4], found [64, 32, 4]"), std::string::npos) << e;
+}
+
+// llama.cpp's convert_hf_to_gguf.py for rope_type llama3, step by step in float32 as its torch
+// tensors compute it: freqs = 1 / base ** (arange(0, dim, 2) / dim); each pair's divisor is 1
+// above the high-frequency wavelength, factor below the low one, the blended 1 / ((1 - s) /
+// factor + s) between.
+std::vector<float> llama_cpp_rope_factors(float base, int64_t dim, float factor, float low_freq_factor,
+                                          float high_freq_factor, float old_context) {
+  const float low_freq_wavelen = old_context / low_freq_factor, high_freq_wavelen = old_context / high_freq_factor;
+  std::vector<float> factors;
+  for (int64_t i = 0; i < dim; i += 2) {
+    const float freq = 1.0f / std::pow(base, float(i) / float(dim));
+    const float wavelen = float(2 * std::numbers::pi) / freq;
+    if (wavelen < high_freq_wavelen) {
+      factors.push_back(1.0f);
+    } else if (wavelen > low_freq_wavelen) {
+      factors.push_back(factor);
+    } else {
+      const float smooth = (old_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      factors.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
+    }
+  }
+  return factors;
+}
+
+rope_config llama3_rope(double theta, int64_t dim, double factor, int64_t old_context) {
+  rope_config rope;
+  rope.kind = rope_kind::llama3;
+  rope.theta = theta;
+  rope.rotary_dim = dim;
+  rope.factor = factor;
+  rope.low_freq_factor = 1.0;
+  rope.high_freq_factor = 4.0;
+  rope.original_max_positions = old_context;
+  return rope;
+}
+
+// Worst |a - b| / |b| over the pairs.
+double worst_relative_gap(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < b.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])) / std::fabs(double(b[i])));
+  return worst;
+}
+
+// Base frequencies divided by llama.cpp's stored factors land within float rounding of owl's
+// llama3 frequencies (which the golden tests tie to transformers): for the fixture and for the
+// real Llama 3.1 8B (head 128, factor 8) and 3.2 1B (head 64, factor 32), whose middle band
+// takes the blended divisor.
+TEST(GgufRopeFreqs, LlamaCppFactorsGiveTheLlama3Frequencies) {
+  for (const rope_config& llama3 : {llama3_rope(500000, 16, 8, 32), llama3_rope(500000, 128, 8, 8192),
+                                    llama3_rope(500000, 64, 32, 8192)}) {
+    rope_config divided = llama3;
+    divided.kind = rope_kind::standard;
+    set_rope_freq_factors(divided, llama_cpp_rope_factors(float(llama3.theta), llama3.rotary_dim, float(llama3.factor), 1, 4,
+                                                          float(llama3.original_max_positions)),
+                          "test");
+    const auto want = rope_inv_freq(llama3, 1), got = rope_inv_freq(divided, 1);
+    ASSERT_EQ(got.size(), want.size());
+    // The converter's float32 steps (wavelength, smooth, blend, reciprocal) each round: measured
+    // 2.0e-7 (about two ulps) in the blended band, 0 elsewhere.
+    EXPECT_LT(worst_relative_gap(got, want), 0x1p-21) << "dim " << llama3.rotary_dim;
+  }
+}
+
+// The factors divide whatever the kind made of the base frequencies, as in llama.cpp's rope.
+TEST(GgufRopeFreqs, FactorsDivideAfterTheKindsScaling) {
+  rope_config linear;
+  linear.kind = rope_kind::linear;
+  linear.factor = 2;
+  linear.rotary_dim = 8;
+  const auto before = rope_inv_freq(linear, 1);
+  set_rope_freq_factors(linear, {1, 2, 4, 0.5f}, "test");
+  const auto after = rope_inv_freq(linear, 1);
+  EXPECT_EQ(after[0], before[0]);
+  EXPECT_EQ(after[1], before[1] / 2);
+  EXPECT_EQ(after[2], before[2] / 4);
+  EXPECT_EQ(after[3], before[3] * 2);
+}
+
+TEST(GgufRopeFreqs, SetRefusesWrongCountsAndValues) {
+  rope_config rope;
+  rope.rotary_dim = 8;
+  auto message = [&](std::vector<float> factors) -> std::string {
+    try {
+      set_rope_freq_factors(rope, std::move(factors), "m.gguf: tensor 'rope_freqs.weight'");
+    } catch (const error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message({1, 1, 1}).find("m.gguf: tensor 'rope_freqs.weight': expected 4 factors (rotary_dim / 2), found 3"),
+            std::string::npos);
+  EXPECT_NE(message({1, 1, -2, 1}).find("expected finite positive divisors, found -2 at index 2"), std::string::npos);
+  EXPECT_NE(message({0, 1, 1, 1}).find("found 0 at index 0"), std::string::npos);
+  EXPECT_NE(message({1, 1, 1, INFINITY}).find("found inf at index 3"), std::string::npos);
+  EXPECT_NE(message({1, NAN, 1, 1}).find("found nan at index 1"), std::string::npos);
+  EXPECT_TRUE(rope.freq_factors.empty());  // nothing kept from a refused set
+  EXPECT_EQ(message({1, 2, 4, 8}), "");
+  EXPECT_EQ(rope.freq_factors, (std::vector<float>{1, 2, 4, 8}));
+}
+
+std::vector<std::byte> f32_bytes(const std::vector<float>& values) {
+  std::vector<std::byte> bytes(values.size() * 4);
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+std::vector<std::byte> f16_bytes(const std::vector<float>& values) {
+  std::vector<std::byte> bytes(values.size() * 2);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t h = f32_to_f16(values[i]);
+    std::memcpy(&bytes[2 * i], &h, 2);
+  }
+  return bytes;
+}
+
+struct rope_freqs_tensor {
+  uint32_t type;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> bytes;
+};
+
+// Copies an owl-written `in` to `out` as llama.cpp's converter would have written it: the same
+// keys and tensors but no owl.rope_scaling (unless `keep_owl_key`), and `freqs` as rope_freqs.weight.
+void write_rope_freqs_variant(const fs::path& in, const fs::path& out, const rope_freqs_tensor& freqs,
+                              bool keep_owl_key = false) {
+  auto file = gguf_file::open(in);
+  ASSERT_NE(file->find("owl.rope_scaling"), nullptr);
+  ASSERT_NE(file->find_tensor("rope_freqs.weight"), nullptr);
+  gguf_writer writer;
+  for (const auto& [key, value] : file->metadata())
+    if (key != "general.alignment" && (keep_owl_key || key != "owl.rope_scaling")) writer.set(key, value);
+  for (const gguf_tensor_info& t : file->tensors()) {
+    if (t.name == "rope_freqs.weight")
+      writer.add_tensor(t.name, freqs.type, freqs.shape, std::span<const std::byte>(freqs.bytes));
+    else
+      writer.add_tensor(t.name, t.ggml_type, t.shape, std::span<const std::byte>(t.data, t.nbytes));
+  }
+  writer.write(out);
+}
+
+// The llama3 fixture's divisors as llama.cpp's converter computes them (theta 500000, 16 rotary
+// dims, factor 8, old context 32).
+std::vector<float> fixture_llama_cpp_factors() { return llama_cpp_rope_factors(500000, 16, 8, 1, 4, 32); }
+
+// Llama 3.1 / 3.2 files from llama.cpp carry the scaling only as rope_freqs.weight: each type's
+// file without owl's key must give the same logits bound and greedy text as owl's own file.
+TEST(GgufRopeFreqs, LlamaCppStyleLlama3FileGivesTheGoldenLogits) {
+  test::temp_dir dir("gguf");
+  const fs::path golden_path = test::fixtures() / "golden" / "models" / "llama3.safetensors";
+  auto golden = safetensors_file::open(golden_path);
+  auto ids_span = golden->get("input_ids.B").as_i32();
+  auto expected_span = golden->get("greedy.B").as_i32();
+  const std::vector<int32_t> prompt(ids_span.begin(), ids_span.end()), expected(expected_span.begin(), expected_span.end());
+  const std::vector<float> factors = fixture_llama_cpp_factors();
+  for (const auto& [type, tolerance] : {std::pair<const char*, double>{"F32", 1e-4}, {"F16", 5e-3}}) {
+    SCOPED_TRACE(type);
+    const fs::path owl_file = dir / (std::string("owl-") + type + ".gguf"), llama_cpp = dir / (std::string("lcpp-") + type + ".gguf");
+    convert_to_gguf(test::fixtures() / "models" / "llama3", owl_file, parse_gguf_type(type));
+    {
+      // owl's writer stores the divisors llama.cpp's converter does (the fixture's are 1 and 8,
+      // exact either way).
+      auto written = gguf_file::open(owl_file);
+      const gguf_tensor_info& t = written->get_tensor("rope_freqs.weight");
+      ASSERT_EQ(t.ggml_type, ggml_types::f32);
+      ASSERT_EQ(t.shape, (std::vector<int64_t>{int64_t(factors.size())}));
+      std::vector<float> stored(factors.size());
+      std::memcpy(stored.data(), t.data, stored.size() * 4);
+      EXPECT_EQ(stored, factors);
+    }
+    write_rope_freqs_variant(owl_file, llama_cpp, {ggml_types::f32, {int64_t(factors.size())}, f32_bytes(factors)});
+    ASSERT_EQ(gguf_file::open(llama_cpp)->find("owl.rope_scaling"), nullptr);
+    auto m = model::load(llama_cpp, load_options{.threads = 2});
+    const double error = worst_relative_error(*m, golden_path);
+    std::printf("[ gguf ] llama3 %s with rope_freqs only: max|delta|/max|ref| = %.3g\n", type, error);
+    EXPECT_LE(error, tolerance);
+    auto s = m->new_session();
+    generate_options options;
+    options.max_tokens = int64_t(expected.size());
+    options.sampling.temperature = 0;
+    EXPECT_EQ(generate(*s, prompt, options).tokens, expected);
+  }
+}
+
+// F16 divisors are read too (the fixture's, 1 and 8, are exact in F16); owl's own key wins over
+// the tensor, so an owl-written file loads as before whatever rope_freqs holds.
+TEST(GgufRopeFreqs, F16FactorsAndOwlKeyPrecedence) {
+  test::temp_dir dir("gguf");
+  const fs::path owl_file = dir / "owl.gguf", variant = dir / "variant.gguf";
+  const fs::path golden_path = test::fixtures() / "golden" / "models" / "llama3.safetensors";
+  convert_to_gguf(test::fixtures() / "models" / "llama3", owl_file, parse_gguf_type("F32"));
+  const std::vector<float> factors = fixture_llama_cpp_factors();
+
+  write_rope_freqs_variant(owl_file, variant, {ggml_types::f16, {int64_t(factors.size())}, f16_bytes(factors)});
+  EXPECT_LE(worst_relative_error(*model::load(variant, load_options{.threads = 2}), golden_path), 1e-4);
+
+  std::vector<float> damaged = factors;
+  damaged[3] = NAN;
+  write_rope_freqs_variant(owl_file, variant, {ggml_types::f32, {int64_t(factors.size())}, f32_bytes(damaged)}, true);
+  EXPECT_LE(worst_relative_error(*model::load(variant, load_options{.threads = 2}), golden_path), 1e-4);
+}
+
+// Without owl's key the tensor is the model's rope: anything but rotary_dim / 2 finite positive
+// F32 or F16 values is refused with the file and the tensor named.
+TEST(GgufRopeFreqs, BadFactorsAreRefused) {
+  test::temp_dir dir("gguf");
+  const fs::path owl_file = dir / "owl.gguf", bad = dir / "bad.gguf";
+  convert_to_gguf(test::fixtures() / "models" / "llama3", owl_file, parse_gguf_type("F32"));
+  const std::vector<float> good = fixture_llama_cpp_factors();
+  ASSERT_EQ(good.size(), 8u);
+  auto refused = [&](const rope_freqs_tensor& freqs, const std::string& want) {
+    write_rope_freqs_variant(owl_file, bad, freqs);
+    const std::string e = load_error(bad);
+    EXPECT_NE(e.find(bad.string() + ": tensor 'rope_freqs.weight': " + want), std::string::npos) << e;
+  };
+  std::vector<float> short_list(good.begin(), good.begin() + 7);
+  refused({ggml_types::f32, {7}, f32_bytes(short_list)}, "expected 8 factors (rotary_dim / 2), found 7");
+  std::vector<float> long_list = good;
+  long_list.insert(long_list.end(), good.begin(), good.end());
+  refused({ggml_types::f32, {16}, f32_bytes(long_list)}, "expected 8 factors (rotary_dim / 2), found 16");
+  refused({ggml_types::f32, {4, 2}, f32_bytes(good)}, "expected a 1-D tensor of rotary_dim / 2 factors, found 2 dimensions");
+  refused({ggml_types::bf16, {8}, f16_bytes(good)}, "expected F32 or F16 factors, found BF16");
+  for (const auto& [value, shown] : {std::pair<float, const char*>{NAN, "nan"}, {INFINITY, "inf"}, {0.0f, "0"}, {-8.0f, "-8"}}) {
+    std::vector<float> values = good;
+    values[5] = value;
+    refused({ggml_types::f32, {8}, f32_bytes(values)}, std::string("expected finite positive divisors, found ") + shown + " at index 5");
+  }
+  std::vector<float> values = good;
+  values[2] = INFINITY;
+  refused({ggml_types::f16, {8}, f16_bytes(values)}, "expected finite positive divisors, found inf at index 2");
 }
 
 TEST(GgufModelStories, F32GgufGivesTheGoldenGreedyText) {

@@ -158,3 +158,155 @@ TEST(Kernels, QuantizedMatmulPathsAgreeWithDequantizedMath) {
 
 }  // namespace
 }  // namespace owl
+
+namespace owl {
+namespace {
+
+// One attention problem: caches [positions, kv_heads, dim] stored as kv_type, queries for
+// tokens [first, first + n) as [n, heads, head_dim].
+struct attention_case {
+  dtype kv_type = dtype::f32;
+  int64_t head_dim = 64, v_dim = 64, heads = 8, kv_heads = 2, window = 0;
+  float softcap = 0.0f;
+  bool sinks = false;
+};
+
+struct attention_problem {
+  attention_case c;
+  int64_t positions = 0;
+  std::vector<std::byte> k, v;
+  std::vector<float> q, sinks;
+
+  attention_problem(const attention_case& c_, int64_t positions_, uint32_t seed) : c(c_), positions(positions_) {
+    k = store_as(c.kv_type, random_floats(size_t(positions * c.kv_heads * c.head_dim), seed));
+    v = store_as(c.kv_type, random_floats(size_t(positions * c.kv_heads * c.v_dim), seed + 1));
+    q = random_floats(size_t(positions * c.heads * c.head_dim), seed + 2, 2.0f);  // peaked softmaxes too
+    sinks = random_floats(size_t(c.heads), seed + 3);
+  }
+  // Attention of tokens [first, first + n) into out: [n, heads, v_dim].
+  void run(backend& b, int64_t first, int64_t n, float* out) const {
+    attention_args a;
+    a.q = q.data() + first * c.heads * c.head_dim;
+    a.k_cache = k.data();
+    a.v_cache = v.data();
+    a.kv_type = c.kv_type;
+    a.out = out;
+    a.n_tokens = n;
+    a.first_position = first;
+    a.n_heads = c.heads;
+    a.n_kv_heads = c.kv_heads;
+    a.head_dim = c.head_dim;
+    a.v_dim = c.v_dim;
+    a.k_stride = c.kv_heads * c.head_dim;
+    a.v_stride = c.kv_heads * c.v_dim;
+    a.sliding_window = c.window;
+    a.scale = 1.0f / std::sqrt(float(c.head_dim));
+    a.softcap = c.softcap;
+    a.sinks = c.sinks ? sinks.data() : nullptr;
+    b.attention(a);
+  }
+};
+
+std::string describe(const attention_case& c) {
+  return std::string(dtype_name(c.kv_type)) + " head_dim=" + std::to_string(c.head_dim) + " v_dim=" +
+         std::to_string(c.v_dim) + " heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) +
+         " window=" + std::to_string(c.window) + " softcap=" + std::to_string(c.softcap) +
+         " sinks=" + std::to_string(c.sinks);
+}
+
+// The grid of everything attention_args supports: cache types, head sizes with and without
+// tails, MHA and GQA groups of 4, sliding window, softcap, sinks.
+std::vector<attention_case> attention_grid() {
+  std::vector<attention_case> grid;
+  for (dtype kv_type : {dtype::f32, dtype::f16})
+    for (auto [head_dim, v_dim] : {std::pair<int64_t, int64_t>{64, 64}, {20, 20}, {36, 13}})
+      for (int64_t group : {1, 4})
+        for (int64_t window : {0, 5})
+          for (float softcap : {0.0f, 3.0f})
+            for (bool sinks : {false, true}) {
+              attention_case c{kv_type, head_dim, v_dim, 2 * group, 2, window, softcap, sinks};
+              grid.push_back(c);
+            }
+  // Odd groups take the 4-, 2- and 1-head tiles; MQA with many heads (latent attention's shape).
+  grid.push_back({dtype::f32, 24, 24, 7, 1, 0, 0.0f, true});
+  grid.push_back({dtype::f16, 72, 64, 16, 1, 0, 0.0f, false});
+  return grid;
+}
+
+TEST(KernelsAttention, SimdMatchesScalarOverTheGrid) {
+  if (!simd::best_kernels().attend_heads) GTEST_SKIP() << "no SIMD attention on this processor";
+  auto scalar = make_cpu_backend(1, false);
+  auto fast = make_cpu_backend(2, true);
+  uint32_t seed = 10;
+  for (const attention_case& c : attention_grid()) {
+    const int64_t positions = 45;
+    attention_problem p(c, positions, seed += 4);
+    // Single tokens with 1, 2, 8, 9 and 45 keys, and a prompt of 20 tokens after 3 cached.
+    for (auto [first, n] : {std::pair<int64_t, int64_t>{0, 1}, {1, 1}, {7, 1}, {8, 1}, {44, 1}, {3, 20}}) {
+      std::vector<float> expected(size_t(n * c.heads * c.v_dim)), got(expected.size());
+      p.run(*scalar, first, n, expected.data());
+      p.run(*fast, first, n, got.data());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], expected[i], 1e-5 * std::max(1.0, double(std::fabs(expected[i]))))
+            << describe(c) << " first=" << first << " n=" << n << " at " << i;
+    }
+  }
+}
+
+// owl serve relies on a token's attention being bitwise the same alone (a decode step) or in
+// a prompt of many tokens, whatever the number of threads splitting the work.
+TEST(KernelsAttention, TokenResultDoesNotDependOnBatchOrThreads) {
+  auto one = make_cpu_backend(1, true);
+  auto three = make_cpu_backend(3, true);
+  uint32_t seed = 500;
+  for (const attention_case& c : attention_grid()) {
+    const int64_t positions = 40, first = 2, n = positions - first;
+    attention_problem p(c, positions, seed += 4);
+    const int64_t row = c.heads * c.v_dim;
+    std::vector<float> batched(size_t(n * row)), batched3(batched.size()), alone(static_cast<size_t>(row));
+    p.run(*one, first, n, batched.data());
+    p.run(*three, first, n, batched3.data());
+    ASSERT_EQ(std::memcmp(batched.data(), batched3.data(), batched.size() * sizeof(float)), 0) << describe(c);
+    for (int64_t t = 0; t < n; ++t) {
+      p.run(*three, first + t, 1, alone.data());
+      ASSERT_EQ(std::memcmp(alone.data(), batched.data() + t * row, size_t(row) * sizeof(float)), 0)
+          << describe(c) << " token " << first + t;
+    }
+  }
+}
+
+// The element-wise ops split large counts over the pool; every element must stay bitwise the
+// single-threaded scalar result.
+TEST(KernelsElementwise, ParallelOpsAreBitwiseTheScalarLoop) {
+  auto scalar = make_cpu_backend(1, false);
+  auto fast = make_cpu_backend(3, true);
+  for (int64_t count : {int64_t(1000), int64_t(300001)}) {
+    const auto x = random_floats(size_t(count), 21, 3.0f), up = random_floats(size_t(count), 22, 3.0f);
+    auto same = [&](const char* what, auto&& op) {
+      std::vector<float> a = x, b = x;
+      op(*scalar, a.data());
+      op(*fast, b.data());
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what << " count=" << count;
+    };
+    for (auto kind : {activation_kind::silu, activation_kind::gelu, activation_kind::swiglu_oai}) {
+      const activation_config act{kind};
+      same("gated", [&](backend& b, float* v) { b.gated_activation(act, v, up.data(), count); });
+      if (kind != activation_kind::swiglu_oai) same("activation", [&](backend& b, float* v) { b.activation(act, v, count); });
+    }
+    same("add", [&](backend& b, float* v) { b.add(v, up.data(), count); });
+    same("add scaled", [&](backend& b, float* v) { b.add(v, up.data(), count, 0.37f); });
+    same("scale", [&](backend& b, float* v) { b.scale(v, 1.3f, count); });
+    same("clamp", [&](backend& b, float* v) { b.clamp(v, 2.0f, count); });
+    same("softcap", [&](backend& b, float* v) { b.softcap(v, 5.0f, count); });
+  }
+  // Rope over [n, heads, head_dim], partial rotation: large enough to go parallel.
+  const int64_t n = 300, heads = 12, head_dim = 40, rot = 32;
+  const auto cos = random_floats(size_t(n * rot / 2), 23), sin = random_floats(size_t(n * rot / 2), 24);
+  std::vector<float> a = random_floats(size_t(n * heads * head_dim), 25), b = a;
+  scalar->rope(a.data(), n, heads, head_dim, rot, cos.data(), sin.data());
+  fast->rope(b.data(), n, heads, head_dim, rot, cos.data(), sin.data());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "rope";
+}
+
+}  // namespace
+}  // namespace owl

@@ -1,6 +1,6 @@
 // Quantized weight formats (src/quant): layouts checked against blocks encoded by hand in this
-// file, quantizer error bounds, dot products against dequantize + float dot, AVX2 against
-// scalar, and size errors.
+// file, quantizer error bounds, dot products against dequantize + float dot, AVX2 and AVX-512
+// VNNI against scalar, the tiled matrix products against vec_dot (bitwise), and size errors.
 #include <gtest/gtest.h>
 
 #if defined(__x86_64__)
@@ -644,6 +644,11 @@ double min_term_allowance(qtype t, const bytes& w, const bytes& a, int64_t n) {
   return allowance;
 }
 
+constexpr kernel_isa all_isas[] = {kernel_isa::scalar, kernel_isa::avx2, kernel_isa::avx512_vnni};
+const char* isa_name(kernel_isa isa) {
+  return isa == kernel_isa::scalar ? "scalar" : isa == kernel_isa::avx2 ? "avx2" : "avx512_vnni";
+}
+
 // vec_dot equals the dot of the dequantized rows up to float rounding: per block one int32
 // sum (exact) times a product of two scales, accumulated in float: |error| <= 1e-5 sum|w a|
 // for n <= 4096 (about 128 float additions of 2^-24 relative error each, with margin).
@@ -659,11 +664,10 @@ TEST(QuantDot, MatchesDequantizedDot) {
         quantize_row(at, y.data(), a.data(), n);
         const auto ref = dequantized_dot(t, w, a, n);
         const double tol = 1e-5 * ref.magnitude + min_term_allowance(t, w, a, n);
-        for (kernel_isa isa : {kernel_isa::scalar, kernel_isa::avx2}) {
+        for (kernel_isa isa : all_isas) {
           if (!has_kernel(isa, t)) continue;
           const float got = vec_dot_with(isa, t, w.data(), a.data(), n);
-          EXPECT_NEAR(got, ref.value, tol) << name_of(t) << " n=" << n << " " << kind
-                                           << (isa == kernel_isa::avx2 ? " avx2" : " scalar");
+          EXPECT_NEAR(got, ref.value, tol) << name_of(t) << " n=" << n << " " << kind << " " << isa_name(isa);
         }
         EXPECT_NEAR(vec_dot(t, w.data(), a.data(), n), ref.value, tol) << name_of(t);
       }
@@ -671,10 +675,15 @@ TEST(QuantDot, MatchesDequantizedDot) {
   }
 }
 
-// Random block bytes (every bit pattern of levels and sub-scales, activations including -128),
-// with finite scales: scalar and AVX2 agree with the dequantized dot and with each other.
-void randomize_row(qtype t, bytes& row, std::mt19937& rng) {
+// Random block bytes (every bit pattern of levels and sub-scales), with finite scales: the
+// scalar and SIMD kernels agree with the dequantized dot and with each other. Activation rows
+// keep quantize_row's range [-127, 127] (the SIMD kernels' documented precondition); weights
+// take every byte, -128 included.
+void randomize_row(qtype t, bytes& row, std::mt19937& rng, bool activation = false) {
   for (auto& b : row) b = std::byte(rng() & 0xff);
+  if (activation && (t == qtype::q8_0 || t == qtype::q8_1 || t == qtype::q8_k))
+    for (auto& b : row)
+      if (b == std::byte(0x80)) b = std::byte(0x81);
   const int bb = info(t).block_bytes;
   auto* p = reinterpret_cast<uint8_t*>(row.data());
   auto set_half = [&](uint8_t* at, float lo, float hi) {
@@ -721,7 +730,7 @@ void randomize_row(qtype t, bytes& row, std::mt19937& rng) {
   }
 }
 
-TEST(QuantDot, RandomBitPatternsScalarAndAvx2) {
+TEST(QuantDot, RandomBitPatternsScalarAndSimd) {
   std::mt19937 rng(77);
   for (qtype t : all_qtypes) {
     const qtype at = dot_activation_type(t);
@@ -729,7 +738,7 @@ TEST(QuantDot, RandomBitPatternsScalarAndAvx2) {
       for (int trial = 0; trial < 5; ++trial) {
         bytes w(row_bytes(t, n)), a(row_bytes(at, n));
         randomize_row(t, w, rng);
-        randomize_row(at, a, rng);
+        randomize_row(at, a, rng, true);
         const auto ref = dequantized_dot(t, w, a, n);
         const double tol = 1e-5 * ref.magnitude + min_term_allowance(t, w, a, n);
         // Odd addresses: rows from an mmap need no alignment (UBSan checks the scalar reads).
@@ -738,11 +747,52 @@ TEST(QuantDot, RandomBitPatternsScalarAndAvx2) {
         std::memcpy(au.data() + 3, a.data(), a.size());
         const float scalar = vec_dot_with(kernel_isa::scalar, t, wu.data() + 1, au.data() + 3, n);
         EXPECT_NEAR(scalar, ref.value, tol) << name_of(t) << " n=" << n;
-        if (has_kernel(kernel_isa::avx2, t)) {
-          const float simd = vec_dot_with(kernel_isa::avx2, t, wu.data() + 1, au.data() + 3, n);
-          EXPECT_NEAR(simd, ref.value, tol) << name_of(t) << " avx2 n=" << n;
-          EXPECT_NEAR(simd, scalar, 1e-5 * ref.magnitude) << name_of(t) << " avx2 vs scalar n=" << n;
+        for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512_vnni}) {
+          if (!has_kernel(isa, t)) continue;
+          const float simd = vec_dot_with(isa, t, wu.data() + 1, au.data() + 3, n);
+          EXPECT_NEAR(simd, ref.value, tol) << name_of(t) << " " << isa_name(isa) << " n=" << n;
+          EXPECT_NEAR(simd, scalar, 1e-5 * ref.magnitude) << name_of(t) << " " << isa_name(isa) << " vs scalar n=" << n;
         }
+        // The VNNI build only fuses exact integer steps: bitwise the AVX2 result.
+        if (has_kernel(kernel_isa::avx512_vnni, t))
+          EXPECT_EQ(std::bit_cast<uint32_t>(vec_dot_with(kernel_isa::avx2, t, w.data(), a.data(), n)),
+                    std::bit_cast<uint32_t>(vec_dot_with(kernel_isa::avx512_vnni, t, w.data(), a.data(), n)))
+              << name_of(t) << " n=" << n;
+      }
+    }
+  }
+}
+
+// matmul_rows (register tiles of rows x tokens, edge tiles, token blocks) gives every output
+// bitwise as vec_dot_with does alone: a token's logits never depend on its batch.
+TEST(QuantMatmul, EveryOutputIsBitwiseTheSingleDot) {
+  for (qtype t : all_qtypes) {
+    const qtype at = dot_activation_type(t);
+    const int64_t cols = 512;
+    for (auto [rows, n] : {std::pair<int64_t, int64_t>{1, 1}, {4, 1}, {7, 3}, {9, 13}, {5, 300}}) {
+      const size_t wrb = row_bytes(t, cols) + 5, arb = row_bytes(at, cols) + 3;  // padded strides
+      bytes w(wrb * size_t(rows)), a(arb * size_t(n));
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto x = make_data(r % 2 ? "outliers" : "gaussian", size_t(cols), uint32_t(100 + r));
+        quantize_row(t, x.data(), w.data() + size_t(r) * wrb, cols);
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        const auto x = make_data("gaussian", size_t(cols), uint32_t(7000 + j));
+        quantize_row(at, x.data(), a.data() + size_t(j) * arb, cols);
+      }
+      for (kernel_isa isa : all_isas) {
+        if (!has_kernel(isa, t)) continue;
+        const int64_t stride = rows + 2;
+        std::vector<float> y(size_t(n * stride), -1.0f);
+        matmul_rows(isa, t, w.data(), wrb, rows, a.data(), arb, n, cols, y.data(), stride);
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t r = 0; r < rows; ++r) {
+            const float alone = vec_dot_with(isa, t, w.data() + size_t(r) * wrb, a.data() + size_t(j) * arb, cols);
+            ASSERT_EQ(std::bit_cast<uint32_t>(y[size_t(j * stride + r)]), std::bit_cast<uint32_t>(alone))
+                << name_of(t) << " " << isa_name(isa) << " rows=" << rows << " n=" << n << " r=" << r << " j=" << j;
+          }
+        for (int64_t j = 0; j < n; ++j)  // the stride's gap is left alone
+          EXPECT_EQ(y[size_t(j * stride + rows)], -1.0f) << name_of(t);
       }
     }
   }
@@ -755,6 +805,12 @@ TEST(QuantDot, Avx2AvailableOnX86) {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !f16c)
     GTEST_SKIP() << "CPU without AVX2/FMA/F16C";
   for (qtype t : all_qtypes) EXPECT_TRUE(has_kernel(kernel_isa::avx2, t)) << name_of(t);
+  EXPECT_NE(best_isa(), kernel_isa::scalar);
+  unsigned a7 = 0, b7 = 0, c7 = 0, d7 = 0;
+  const bool vnni = __get_cpuid_count(7, 0, &a7, &b7, &c7, &d7) && (b7 & (1u << 16)) && (b7 & (1u << 30)) &&
+                    (b7 & (1u << 31)) && (c7 & (1u << 11));
+  for (qtype t : all_qtypes) EXPECT_EQ(has_kernel(kernel_isa::avx512_vnni, t), vnni) << name_of(t);
+  if (vnni) EXPECT_EQ(best_isa(), kernel_isa::avx512_vnni);
 #else
   GTEST_SKIP() << "not x86-64";
 #endif
@@ -794,13 +850,13 @@ TEST(QuantErrors, LengthsThatAreNotWholeBlocksThrow) {
 TEST(QuantSpeed, DISABLED_VecDotNanosecondsPer4096Row) {
   const int64_t n = 4096;
   const auto x = make_data("gaussian", size_t(n), 1), y = make_data("gaussian", size_t(n), 2);
-  std::printf("  %-7s %12s %12s\n", "type", "scalar ns", "avx2 ns");
+  std::printf("  %-7s %12s %12s %12s\n", "type", "scalar ns", "avx2 ns", "vnni ns");
   for (qtype t : all_qtypes) {
     bytes w(row_bytes(t, n)), a(row_bytes(dot_activation_type(t), n));
     quantize_row(t, x.data(), w.data(), n);
     quantize_row(dot_activation_type(t), y.data(), a.data(), n);
-    double ns[2] = {0, 0};
-    for (kernel_isa isa : {kernel_isa::scalar, kernel_isa::avx2}) {
+    double ns[3] = {0, 0, 0};
+    for (kernel_isa isa : all_isas) {
       if (!has_kernel(isa, t)) continue;
       // Thread CPU time, best of 30 rounds: robust to other processes sharing the cores.
       const int reps = 500;
@@ -814,9 +870,9 @@ TEST(QuantSpeed, DISABLED_VecDotNanosecondsPer4096Row) {
         const double elapsed = double(stop.tv_sec - start.tv_sec) * 1e9 + double(stop.tv_nsec - start.tv_nsec);
         best = std::min(best, elapsed / reps);
       }
-      ns[isa == kernel_isa::avx2] = best;
+      ns[int(isa)] = best;
     }
-    std::printf("  %-7s %12.0f %12.0f\n", name_of(t), ns[0], ns[1]);
+    std::printf("  %-7s %12.0f %12.0f %12.0f\n", name_of(t), ns[0], ns[1], ns[2]);
   }
 }
 

@@ -26,6 +26,9 @@ struct rope_config {
   double attention_factor = 1.0;       // yarn: multiplies cos and sin
   int64_t original_max_positions = 0;  // llama3 / dynamic / yarn
   int64_t rotary_dim = 0;              // dims of each head that rotate (head_dim unless partial)
+  // Per-pair divisors of the frequencies, [rotary_dim / 2] or empty: how llama.cpp's GGUF files
+  // carry Llama 3.1's scaling (tensor rope_freqs.weight). Applied after `kind`, as llama.cpp does.
+  std::vector<float> freq_factors;
 };
 
 enum class router_scoring { softmax, sigmoid };

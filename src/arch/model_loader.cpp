@@ -72,7 +72,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   if (is_gguf_file(dir)) {
     // A GGUF file: its metadata says what config.json would, its tensors map to the same names.
     gguf_model_source source = read_gguf_model(dir);
-    state->config = parse_model_config(source.config, dir.string() + " (GGUF metadata)");
+    state->config = std::move(source.config);
     state->store = std::move(source.store);
     state->defaults = read_generation_defaults(source.generation_config, dir.string(), state->config);
   } else {

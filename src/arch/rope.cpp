@@ -2,9 +2,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
+#include "owl/error.h"
+
 namespace owl {
+namespace {
+
+// llama.cpp's per-pair factors: theta_i = pos * inv_freq_i / f_i. Dividing in double and rounding
+// once adds no error to the stored divisor's own: with the factors llama.cpp's converter writes
+// (rounded in float32) Llama 3.1's frequencies land within about two ulps of transformers' llama3
+// ones, which multiply by the blend instead of dividing by its stored reciprocal.
+void apply_freq_factors(const rope_config& rope, std::vector<float>& inv_freq) {
+  if (rope.freq_factors.empty()) return;
+  if (rope.freq_factors.size() != inv_freq.size())  // set_rope_freq_factors checked it; a bug otherwise
+    fail("rope", std::to_string(rope.freq_factors.size()) + " frequency factors for " + std::to_string(inv_freq.size()) +
+                     " rotary pairs");
+  for (size_t i = 0; i < inv_freq.size(); ++i)
+    inv_freq[i] = float(double(inv_freq[i]) / double(rope.freq_factors[i]));
+}
+
+std::string short_number(float v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", double(v));
+  return text;
+}
+
+}  // namespace
 
 std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len) {
   const int64_t dim = rope.rotary_dim;
@@ -59,7 +84,20 @@ std::vector<float> rope_inv_freq(const rope_config& rope, int64_t seq_len) {
       }
     }
   }
+  apply_freq_factors(rope, inv_freq);
   return inv_freq;
+}
+
+void set_rope_freq_factors(rope_config& rope, std::vector<float> factors, const std::string& where) {
+  const size_t pairs = size_t(rope.rotary_dim / 2);
+  if (factors.size() != pairs)
+    fail(where, "expected " + std::to_string(pairs) + " factors (rotary_dim / 2), found " + std::to_string(factors.size()),
+         "one divisor per rotated pair of each head; the file's rotary dimension is " + std::to_string(rope.rotary_dim));
+  for (size_t i = 0; i < factors.size(); ++i)
+    if (!std::isfinite(factors[i]) || factors[i] <= 0)
+      fail(where, "expected finite positive divisors, found " + short_number(factors[i]) + " at index " + std::to_string(i),
+           "the file is damaged; convert the model again");
+  rope.freq_factors = std::move(factors);
 }
 
 void rope_tables(const std::vector<float>& inv_freq, double attention_factor, int64_t first, int64_t n,

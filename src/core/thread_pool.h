@@ -1,12 +1,14 @@
 // thread_pool.h — a fixed set of worker threads for data-parallel kernels.
 //
 // Kernels call parallel_for with a range; the calling thread takes part in the work, so a
-// pool of N threads keeps N cores busy with N-1 workers. Dispatch is a generation counter
-// under one mutex: cheap enough for per-matmul calls on small models; the SIMD issue may
-// replace it with spinning workers.
+// pool of N threads keeps N cores busy with N-1 workers. A decode step makes a few hundred
+// parallel_for calls (every matmul, norm and attention), so dispatch must cost microseconds:
+// workers spin on an atomic ticket for a short while after each job before they sleep
+// (futex wait), and the range is cut into several chunks per thread that threads claim one by
+// one, so a thread the OS pre-empts does not hold up the others.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -24,24 +26,28 @@ class thread_pool {
 
   int size() const { return int(workers_.size()) + 1; }
 
-  // Calls fn(begin, end) over disjoint chunks covering [0, count), at most one chunk per
-  // thread, each at least min_chunk long. Returns when all chunks are done.
+  // Calls fn(begin, end) over disjoint chunks covering [0, count), each at least min_chunk
+  // long (the last may be shorter). Returns when all chunks are done. Which thread runs which
+  // chunk is not fixed: fn's results must not depend on it.
   void parallel_for(int64_t count, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker_loop(int index);
-  void run_chunk(int index);
+  void worker_loop();
+  // Claims and runs chunks of job `generation` until none are left.
+  void run_chunks(uint32_t generation);
 
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable work_ready_;
-  std::condition_variable work_done_;
+  // generation << 32 | chunk count << 16 | next chunk index: checking that a chunk is left in
+  // the current job and claiming it is one compare-and-swap.
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<uint32_t> generation_{0};  // bumped to start a job; workers wait on it
+  std::atomic<int64_t> chunks_done_{0};
+  std::atomic<bool> stopping_{false};
+  // The current job, written before the ticket is released and read only by a thread that
+  // holds one of its chunks (so the job cannot end and be replaced meanwhile).
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_count_ = 0;
-  int job_chunks_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  int64_t chunk_size_ = 0;
   std::mutex call_mutex_;  // one parallel_for at a time
 };
 

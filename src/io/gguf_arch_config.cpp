@@ -176,7 +176,7 @@ void read_windows(const key_reader& k, nlohmann::json& config, int64_t layers) {
   config["layer_types"] = types;
 }
 
-void read_rope_scaling(const key_reader& k, const gguf_file& file, nlohmann::json& config) {
+void read_rope_scaling(const key_reader& k, nlohmann::json& config) {
   const std::string& p = k.p;
   if (const std::string* scaling = k.meta.find_string("owl.rope_scaling")) {
     config["rope_scaling"] = parse_json(*scaling, k.meta.where("owl.rope_scaling"));
@@ -197,10 +197,9 @@ void read_rope_scaling(const key_reader& k, const gguf_file& file, nlohmann::jso
     config["rope_scaling"] = s;
   } else if (type && *type != "none") {
     fail(k.meta.where(p + "rope.scaling.type"), "unsupported rope scaling '" + *type + "' in GGUF", "owl reads linear and yarn");
-  } else if (file.find_tensor("rope_freqs.weight")) {
-    fail(file.path().string() + ": tensor 'rope_freqs.weight'", "per-frequency rope factors without their parameters",
-         "convert the model from its Hugging Face folder with `owl convert`");
   }
+  // Llama 3.1's scaling comes as per-pair factors (rope_freqs.weight), not keys: read_gguf_model
+  // puts them into the parsed config.
 }
 
 void read_moe(const gguf_arch& arch, const key_reader& k, nlohmann::json& config) {
@@ -304,7 +303,7 @@ nlohmann::json read_gguf_model_config(const gguf_arch& arch, const gguf_file& fi
   if (auto scalar = k.number("owl.query_pre_attn_scalar")) config["query_pre_attn_scalar"] = *scalar;
   if (arch.family == gguf_family::gpt_oss) config["swiglu_limit"] = k.number("owl.swiglu_limit").value_or(7.0);
   read_windows(k, config, int64_t(layers));
-  read_rope_scaling(k, file, config);
+  read_rope_scaling(k, config);
   read_moe(arch, k, config);
   if (auto bos = meta.find_u64("tokenizer.ggml.bos_token_id")) config["bos_token_id"] = *bos;
   if (auto eos = meta.find_u64("tokenizer.ggml.eos_token_id")) config["eos_token_id"] = *eos;

@@ -165,7 +165,7 @@ struct reader {
   }
 
   void add(const gguf_tensor_info& t) {
-    if (t.name == "rope_freqs.weight") return;  // derived from owl.rope_scaling
+    if (t.name == "rope_freqs.weight") return;  // rope parameters, not a weight: read_gguf_model reads them
     const std::string& n = t.name;
     if (arch.family == gguf_family::gpt_oss) {
       for (const char* part : {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight", "ffn_gate_exps.bias",

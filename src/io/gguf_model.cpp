@@ -25,6 +25,34 @@ struct gguf_weights {
   std::vector<std::vector<std::byte>> rebuilt;
 };
 
+// llama.cpp's converter stores Llama 3.1's rope scaling only as per-pair divisors of the base
+// frequencies (rope_freqs.weight, [rotary_dim / 2]). owl's own files also carry the exact
+// parameters (owl.rope_scaling), which win: there the tensor is for llama.cpp alone.
+void read_rope_freqs(const gguf_file& file, rope_config& rope) {
+  const gguf_tensor_info* t = file.find_tensor("rope_freqs.weight");
+  if (!t || file.reader().find("owl.rope_scaling")) return;
+  const std::string where = file.path().string() + ": tensor 'rope_freqs.weight'";
+  if (t->ggml_type != ggml_types::f32 && t->ggml_type != ggml_types::f16) {
+    const ggml_type_traits* info = ggml_type_info(t->ggml_type);
+    fail(where, "expected F32 or F16 factors, found " + (info ? std::string(info->name) : std::to_string(t->ggml_type)),
+         "llama.cpp writes rope_freqs as F32");
+  }
+  if (t->shape.size() != 1)
+    fail(where, "expected a 1-D tensor of rotary_dim / 2 factors, found " + std::to_string(t->shape.size()) + " dimensions",
+         "llama.cpp writes rope_freqs as ne = [rotary_dim / 2]");
+  std::vector<float> factors(size_t(t->shape[0]));
+  for (size_t i = 0; i < factors.size(); ++i) {
+    if (t->ggml_type == ggml_types::f32) {
+      std::memcpy(&factors[i], t->data + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, t->data + 2 * i, 2);
+      factors[i] = f16_to_f32(h);
+    }
+  }
+  set_rope_freq_factors(rope, std::move(factors), where);
+}
+
 }  // namespace
 
 bool is_gguf_file(const fs::path& path) {
@@ -46,7 +74,9 @@ gguf_model_source read_gguf_model(const fs::path& path) {
   if (config.contains("eos_token_id")) generation["eos_token_id"] = config["eos_token_id"];
   std::vector<tensor_view> views = read_gguf_tensors(arch, config, *owner->file, owner->rebuilt);
   gguf_model_source source;
-  source.config = std::move(config);
+  source.config = parse_model_config(config, path.string() + " (GGUF metadata)");
+  // The global rope only: llama.cpp scales no local (sliding-window) base with these factors.
+  read_rope_freqs(*owner->file, source.config.ropes[0]);
   source.generation_config = std::move(generation);
   source.store = weight_store::from_views(std::move(views), owner, path);
   return source;

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "arch/model_config.h"
 #include "owl/convert.h"
 #include "owl/dtype.h"
 #include "owl/safetensors.h"
@@ -22,7 +23,9 @@ namespace owl {
 bool is_gguf_file(const std::filesystem::path& path);
 
 struct gguf_model_source {
-  nlohmann::json config;             // as a Hugging Face config.json would say it
+  // The metadata read as a Hugging Face config.json would say it, parsed; plus what JSON cannot
+  // carry (llama.cpp's per-pair rope factors, rope_freqs.weight).
+  model_config config;
   nlohmann::json generation_config;  // eos/bos ids
   std::unique_ptr<weight_store> store;  // tensors under Hugging Face names, [rows, cols] order
 };

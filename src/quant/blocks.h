@@ -164,18 +164,11 @@ float dot_iq4_xs_q8_k(const std::byte*, const std::byte*, int64_t);
 #if defined(__x86_64__) || defined(__i386__)
 #define OWL_QUANT_X86 1
 namespace avx2 {
-float dot_q4_0_q8_0(const std::byte*, const std::byte*, int64_t);
 float dot_q4_1_q8_1(const std::byte*, const std::byte*, int64_t);
-float dot_q5_0_q8_0(const std::byte*, const std::byte*, int64_t);
 float dot_q5_1_q8_1(const std::byte*, const std::byte*, int64_t);
-float dot_q8_0_q8_0(const std::byte*, const std::byte*, int64_t);
 float dot_q8_1_q8_1(const std::byte*, const std::byte*, int64_t);
-float dot_iq4_nl_q8_0(const std::byte*, const std::byte*, int64_t);
 float dot_q2_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_q3_k_q8_k(const std::byte*, const std::byte*, int64_t);
-float dot_q4_k_q8_k(const std::byte*, const std::byte*, int64_t);
-float dot_q5_k_q8_k(const std::byte*, const std::byte*, int64_t);
-float dot_q6_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_q8_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_iq4_xs_q8_k(const std::byte*, const std::byte*, int64_t);
 }  // namespace avx2

@@ -1,6 +1,7 @@
-// legacy_avx2.cpp — AVX2 dot products for the 32-element formats (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, Q8_1, IQ4_NL). Same integer sums per block as the scalar kernels in
-// legacy_blocks.cpp / iq4.cpp; only the float accumulation order differs.
+// legacy_avx2.cpp — AVX2 dot products for the 32-element formats with a min term (Q4_1, Q5_1,
+// Q8_1; Q4_0, Q5_0, Q8_0 and IQ4_NL have tile kernels, tiles_impl.inc). Same integer sums
+// per block as the scalar kernels in legacy_blocks.cpp; only the float accumulation order
+// differs.
 #include "quant/avx2_util.h"
 
 #ifdef OWL_QUANT_X86
@@ -15,35 +16,14 @@ OWL_AVX2 inline __m256i levels_5bit(const std::byte* qs, const std::byte* qh) {
   return _mm256_or_si256(nibbles32(u8(qs)), high);
 }
 
-// sum (q - offset) * a for unsigned levels q: maddubs(q, a) - maddubs(offset, a), int16 exact.
-OWL_AVX2 inline __m256i dot_offset(__m256i q, __m256i a, char offset) {
-  const __m256i p = _mm256_maddubs_epi16(q, a);
-  const __m256i o = _mm256_maddubs_epi16(_mm256_set1_epi8(offset), a);
-  return _mm256_madd_epi16(_mm256_sub_epi16(p, o), _mm256_set1_epi16(1));
-}
-
 // One block's contribution: acc += d_w * d_a * (exact int32 sums). The drivers below keep two
 // accumulators so consecutive blocks do not wait on each other's multiply-add.
-struct q4_0_step {
-  static constexpr int wsize = q4_0::size, asize = q8_0::size;
-  OWL_AVX2 static __m256 run(const std::byte* w, const std::byte* a, __m256 acc, float&) {
-    const __m256i sumi = dot_offset(nibbles32(u8(w + q4_0::qs)), load32(a + q8_0::qs), 8);
-    return _mm256_fmadd_ps(_mm256_set1_ps(half(w + q4_0::d) * half(a + q8_0::d)), _mm256_cvtepi32_ps(sumi), acc);
-  }
-};
 struct q4_1_step {
   static constexpr int wsize = q4_1::size, asize = q8_1::size;
   OWL_AVX2 static __m256 run(const std::byte* w, const std::byte* a, __m256 acc, float& mins) {
     const __m256i sumi = dot_u8_i8(nibbles32(u8(w + q4_1::qs)), load32(a + q8_1::qs));
     mins += half(w + q4_1::m) * half(a + q8_1::s);  // sum_j m * a_j = m * s
     return _mm256_fmadd_ps(_mm256_set1_ps(half(w + q4_1::d) * half(a + q8_1::d)), _mm256_cvtepi32_ps(sumi), acc);
-  }
-};
-struct q5_0_step {
-  static constexpr int wsize = q5_0::size, asize = q8_0::size;
-  OWL_AVX2 static __m256 run(const std::byte* w, const std::byte* a, __m256 acc, float&) {
-    const __m256i sumi = dot_offset(levels_5bit(w + q5_0::qs, w + q5_0::qh), load32(a + q8_0::qs), 16);
-    return _mm256_fmadd_ps(_mm256_set1_ps(half(w + q5_0::d) * half(a + q8_0::d)), _mm256_cvtepi32_ps(sumi), acc);
   }
 };
 struct q5_1_step {
@@ -55,19 +35,11 @@ struct q5_1_step {
   }
 };
 template <int WQS, int AQS, int WSIZE, int ASIZE>
-struct int8_step {  // Q8_0 x Q8_0, Q8_1 x Q8_1 (d at offset 0 in both)
+struct int8_step {  // Q8_1 x Q8_1 (d at offset 0)
   static constexpr int wsize = WSIZE, asize = ASIZE;
   OWL_AVX2 static __m256 run(const std::byte* w, const std::byte* a, __m256 acc, float&) {
     const __m256i sumi = dot_i8_i8(load32(w + WQS), load32(a + AQS));
     return _mm256_fmadd_ps(_mm256_set1_ps(half(w) * half(a)), _mm256_cvtepi32_ps(sumi), acc);
-  }
-};
-struct iq4_nl_step {
-  static constexpr int wsize = iq4_nl::size, asize = q8_0::size;
-  OWL_AVX2 static __m256 run(const std::byte* w, const std::byte* a, __m256 acc, float&) {
-    const __m256i values = _mm256_shuffle_epi8(iq4_grid(), nibbles32(u8(w + iq4_nl::qs)));
-    const __m256i sumi = dot_i8_i8(values, load32(a + q8_0::qs));
-    return _mm256_fmadd_ps(_mm256_set1_ps(half(w + iq4_nl::d) * half(a + q8_0::d)), _mm256_cvtepi32_ps(sumi), acc);
   }
 };
 
@@ -86,18 +58,10 @@ OWL_AVX2 inline float run_blocks(const std::byte* w, const std::byte* a, int64_t
 
 }  // namespace
 
-OWL_AVX2 float dot_q4_0_q8_0(const std::byte* w, const std::byte* a, int64_t nb) { return run_blocks<q4_0_step>(w, a, nb); }
 OWL_AVX2 float dot_q4_1_q8_1(const std::byte* w, const std::byte* a, int64_t nb) { return run_blocks<q4_1_step>(w, a, nb); }
-OWL_AVX2 float dot_q5_0_q8_0(const std::byte* w, const std::byte* a, int64_t nb) { return run_blocks<q5_0_step>(w, a, nb); }
 OWL_AVX2 float dot_q5_1_q8_1(const std::byte* w, const std::byte* a, int64_t nb) { return run_blocks<q5_1_step>(w, a, nb); }
-OWL_AVX2 float dot_q8_0_q8_0(const std::byte* w, const std::byte* a, int64_t nb) {
-  return run_blocks<int8_step<q8_0::qs, q8_0::qs, q8_0::size, q8_0::size>>(w, a, nb);
-}
 OWL_AVX2 float dot_q8_1_q8_1(const std::byte* w, const std::byte* a, int64_t nb) {
   return run_blocks<int8_step<q8_1::qs, q8_1::qs, q8_1::size, q8_1::size>>(w, a, nb);
-}
-OWL_AVX2 float dot_iq4_nl_q8_0(const std::byte* w, const std::byte* a, int64_t nb) {
-  return run_blocks<iq4_nl_step>(w, a, nb);
 }
 
 }  // namespace owl::quant::detail::avx2

@@ -1,11 +1,13 @@
 // quant.cpp — the type table and the entry points of quant.h: size checks, then dispatch to
-// the per-family kernels (scalar reference, or AVX2 when the CPU has it).
+// the per-family kernels (scalar reference; AVX2 dot products; the tile kernels of tiles.h).
 #include "quant/quant.h"
 
+#include <algorithm>
 #include <string>
 
 #include "owl/error.h"
 #include "quant/blocks.h"
+#include "quant/tiles.h"
 
 #ifdef OWL_QUANT_X86
 #include <cpuid.h>
@@ -51,10 +53,11 @@ const type_row& row(qtype t) {
 }
 
 #ifdef OWL_QUANT_X86
+// AVX2 dot products of the formats without a tile kernel (null: the tile kernel serves it).
 const dot_fn avx2_table[] = {
-    avx2::dot_q4_0_q8_0, avx2::dot_q4_1_q8_1, avx2::dot_q5_0_q8_0, avx2::dot_q5_1_q8_1, avx2::dot_q8_0_q8_0,
-    avx2::dot_q8_1_q8_1, avx2::dot_q2_k_q8_k, avx2::dot_q3_k_q8_k, avx2::dot_q4_k_q8_k, avx2::dot_q5_k_q8_k,
-    avx2::dot_q6_k_q8_k, avx2::dot_q8_k_q8_k, avx2::dot_iq4_nl_q8_0, avx2::dot_iq4_xs_q8_k,
+    nullptr,          avx2::dot_q4_1_q8_1, nullptr, avx2::dot_q5_1_q8_1, nullptr, avx2::dot_q8_1_q8_1,
+    avx2::dot_q2_k_q8_k, avx2::dot_q3_k_q8_k, nullptr, nullptr, nullptr, avx2::dot_q8_k_q8_k,
+    nullptr,          avx2::dot_iq4_xs_q8_k,
 };
 static_assert(sizeof(avx2_table) / sizeof(avx2_table[0]) == all_qtypes.size());
 
@@ -69,14 +72,57 @@ bool cpu_has_avx2() {
   }();
   return has;
 }
+
+// AVX-512 F/BW/VL and VNNI from CPUID leaf 7, and an OS that saves the opmask and upper ZMM
+// state (XCR0 bits 5-7) besides the YMM state.
+bool cpu_has_avx512_vnni() {
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!cpu_has_avx2() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool f = ebx & (1u << 16), bw = ebx & (1u << 30), vl = ebx & (1u << 31), vnni = ecx & (1u << 11);
+    if (!(f && bw && vl && vnni)) return false;
+    unsigned xcr0_low = 0, xcr0_high = 0;
+    __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    return (xcr0_low & 0xe6u) == 0xe6u;
+  }();
+  return has;
+}
 #endif
+
+bool isa_available(kernel_isa isa) {
+  switch (isa) {
+    case kernel_isa::scalar: return true;
+#ifdef OWL_QUANT_X86
+    case kernel_isa::avx2: return cpu_has_avx2();
+    case kernel_isa::avx512_vnni: return cpu_has_avx512_vnni();
+#endif
+    default: return false;
+  }
+}
+
+tiles_fn tiles(kernel_isa isa, qtype t) {
+  if (!isa_available(isa)) return nullptr;
+#ifdef OWL_QUANT_X86
+  if (isa == kernel_isa::avx2) return avx2_tiles::for_type(t);
+  if (isa == kernel_isa::avx512_vnni) return avx512_tiles::for_type(t);
+#endif
+  return nullptr;
+}
 
 dot_fn kernel(kernel_isa isa, qtype t) {
   if (isa == kernel_isa::scalar) return row(t).dot;
 #ifdef OWL_QUANT_X86
-  if (cpu_has_avx2()) return avx2_table[size_t(t)];
+  if (isa_available(isa)) return avx2_table[size_t(t)];
 #endif
   return nullptr;
+}
+
+const char* isa_name(kernel_isa isa) {
+  switch (isa) {
+    case kernel_isa::scalar: return "scalar";
+    case kernel_isa::avx2: return "AVX2";
+    default: return "AVX-512 VNNI";
+  }
 }
 
 // Number of blocks in a row of n elements of type t; throws unless n is a multiple.
@@ -133,23 +179,51 @@ void quantize_row(qtype t, const float* src, std::byte* dst, int64_t n) {
 
 qtype dot_activation_type(qtype t) { return row(t).activation; }
 
-float vec_dot(qtype t, const std::byte* weights, const std::byte* activations, int64_t n) {
-  const int64_t nb = dot_blocks(t, n);
-  if (nb == 0) return 0.0f;
-  dot_fn fn = kernel(kernel_isa::avx2, t);
-  if (!fn) fn = row(t).dot;
-  return fn(weights, activations, nb);
+kernel_isa best_isa() {
+  static const kernel_isa best = isa_available(kernel_isa::avx512_vnni) ? kernel_isa::avx512_vnni
+                                 : isa_available(kernel_isa::avx2)      ? kernel_isa::avx2
+                                                                        : kernel_isa::scalar;
+  return best;
 }
 
-bool has_kernel(kernel_isa isa, qtype t) { return kernel(isa, t) != nullptr; }
+bool has_kernel(kernel_isa isa, qtype t) { return tiles(isa, t) || kernel(isa, t); }
+
+void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row_bytes, int64_t rows,
+                 const std::byte* activations, size_t a_row_bytes, int64_t n, int64_t cols, float* y,
+                 int64_t y_stride) {
+  const int64_t nb = dot_blocks(t, cols);
+  if (rows <= 0 || n <= 0) return;
+  if (nb == 0) {
+    for (int64_t j = 0; j < n; ++j) std::fill(y + j * y_stride, y + j * y_stride + rows, 0.0f);
+    return;
+  }
+  if (const tiles_fn tiled = tiles(isa, t))
+    return tiled(weights, w_row_bytes, rows, activations, a_row_bytes, n, nb, y, y_stride);
+  const dot_fn dot = kernel(isa, t);
+  if (!dot)
+    fail("quant: matmul_rows", std::string("no ") + isa_name(isa) + " kernel for " + std::string(row(t).info.name) +
+                                   " on this CPU");
+  // Blocks of tokens (about 64 KiB of activations) stay in L2 while every row meets them.
+  const int64_t token_block = std::max<int64_t>(1, int64_t((64 << 10) / std::max<size_t>(a_row_bytes, 1)));
+  for (int64_t j0 = 0; j0 < n; j0 += token_block) {
+    const int64_t j1 = std::min(n, j0 + token_block);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = j0; j < j1; ++j)
+        y[j * y_stride + r] = dot(weights + size_t(r) * w_row_bytes, activations + size_t(j) * a_row_bytes, nb);
+  }
+}
 
 float vec_dot_with(kernel_isa isa, qtype t, const std::byte* weights, const std::byte* activations, int64_t n) {
-  const int64_t nb = dot_blocks(t, n);
-  dot_fn fn = kernel(isa, t);
-  if (!fn)
-    fail("quant: vec_dot_with", std::string("no ") + (isa == kernel_isa::avx2 ? "AVX2" : "scalar") + " kernel for " +
-                                    std::string(row(t).info.name) + " on this CPU");
-  return nb == 0 ? 0.0f : fn(weights, activations, nb);
+  if (!has_kernel(isa, t))
+    fail("quant: vec_dot_with", std::string("no ") + isa_name(isa) + " kernel for " + std::string(row(t).info.name) +
+                                    " on this CPU");
+  float y = 0.0f;
+  matmul_rows(isa, t, weights, 0, 1, activations, 0, 1, n, &y, 1);
+  return y;
+}
+
+float vec_dot(qtype t, const std::byte* weights, const std::byte* activations, int64_t n) {
+  return vec_dot_with(best_isa(), t, weights, activations, n);
 }
 
 }  // namespace owl::quant

@@ -47,14 +47,28 @@ void quantize_row(qtype t, const float* src, std::byte* dst, int64_t n);
 qtype dot_activation_type(qtype t);
 
 // sum_i w[i] * a[i] for one weight row and one activation row already quantized to
-// dot_activation_type(t). Uses AVX2 when the CPU has it.
+// dot_activation_type(t). Uses the fastest kernel the CPU has (best_isa()).
 float vec_dot(qtype t, const std::byte* weights, const std::byte* activations, int64_t n);
 
-// --- implementation selection (tests and benchmarks) ------------------------------------
-enum class kernel_isa { scalar, avx2 };
-// Whether vec_dot_with(kernel_isa::avx2, t, ...) has an implementation on this build and CPU.
+// --- matrix products and implementation selection ----------------------------------------
+// scalar: the reference kernels; avx2: AVX2 + FMA + F16C; avx512_vnni: the AVX2 kernels with
+// AVX-512 VL/BW/VNNI integer dot products and more registers. avx2 and avx512_vnni give
+// bitwise the same results (the integer sums are exact either way).
+enum class kernel_isa { scalar, avx2, avx512_vnni };
+// The fastest implementation this CPU runs.
+kernel_isa best_isa();
+// Whether vec_dot_with / matmul_rows with isa can run on this build and CPU for type t.
 bool has_kernel(kernel_isa isa, qtype t);
 // vec_dot with a forced implementation; throws owl::error when has_kernel(isa, t) is false.
 float vec_dot_with(kernel_isa isa, qtype t, const std::byte* weights, const std::byte* activations, int64_t n);
+
+// y[j * y_stride + r] = vec_dot_with(isa, t, row r, activation row j, cols) for r < rows and
+// j < n, bitwise: weight rows lie w_row_bytes apart, activation rows (quantized with
+// quantize_row to dot_activation_type(t)) a_row_bytes apart. For prompts: register tiles of
+// several rows and tokens share the unpacked weights and the activation loads, and every
+// output keeps vec_dot's arithmetic, so results never depend on rows or n.
+void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row_bytes, int64_t rows,
+                 const std::byte* activations, size_t a_row_bytes, int64_t n, int64_t cols, float* y,
+                 int64_t y_stride);
 
 }  // namespace owl::quant

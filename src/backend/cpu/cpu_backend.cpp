@@ -19,11 +19,24 @@ namespace {
 // below it, the stored weights stream through (the decode path, bound by memory bandwidth).
 constexpr int64_t gemm_min_tokens = 6;
 
+// Element-wise ops run on the calling thread below these counts: a decode step passes one
+// token's row (a few thousand elements), where waking the pool costs more than the loop.
+// Ops with a transcendental per element (silu, gelu, tanh) pay off sooner than add or scale.
+constexpr int64_t parallel_min_costly = 1 << 14;
+constexpr int64_t parallel_min_cheap = 1 << 17;
+
+// Query heads per attention job: one KV group's heads share each loaded key and value row.
+constexpr int64_t attention_head_tile = 4;
+
+// Causal attention costs grow with the token's position, and the pool hands each thread one
+// contiguous range: enumerating tokens 0, n-1, 1, n-2, ... gives every range a fair share.
+inline int64_t balanced_token(int64_t k, int64_t n) { return k % 2 == 0 ? k / 2 : n - 1 - k / 2; }
+
 class cpu_backend final : public backend {
  public:
   cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
     name_ = std::string("cpu-") + kernels_.name;
-    quant_isa_ = kernels_.gemv_rows ? quant::kernel_isa::avx2 : quant::kernel_isa::scalar;
+    quant_isa_ = kernels_.gemv_rows ? quant::best_isa() : quant::kernel_isa::scalar;
   }
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
@@ -83,18 +96,23 @@ class cpu_backend final : public backend {
   void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t rot_dim, const float* cos,
             const float* sin) override {
     const int64_t half = rot_dim / 2;
-    for (int64_t t = 0; t < n; ++t) {
-      const float* c = cos + t * half;
-      const float* s = sin + t * half;
-      for (int64_t h = 0; h < heads; ++h) {
-        float* v = x + (t * heads + h) * head_dim;
+    // Rows of [n * heads]: each is rotated by the same code wherever it runs (bitwise the same).
+    auto rotate_rows = [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t t = row / heads;
+        const float* c = cos + t * half;
+        const float* s = sin + t * half;
+        float* v = x + row * head_dim;
         for (int64_t i = 0; i < half; ++i) {
           float a = v[i], b = v[i + half];
           v[i] = a * c[i] - b * s[i];
           v[i + half] = b * c[i] + a * s[i];
         }
       }
-    }
+    };
+    const int64_t rows = n * heads;
+    if (rows * half < parallel_min_cheap / 4) return rotate_rows(0, rows);
+    pool_.parallel_for(rows, std::max<int64_t>(1, (parallel_min_cheap / 8) / std::max<int64_t>(half, 1)), rotate_rows);
   }
 
   void layer_norm(const float* x, const float* weight, const float* bias, int64_t n, int64_t dim, float eps,
@@ -106,6 +124,7 @@ class cpu_backend final : public backend {
 
   void attention(const attention_args& a) override {
     const int64_t group = a.n_heads / a.n_kv_heads;
+    if (kernels_.attend_heads) return simd_attention(a, group);
     pool_.parallel_for(a.n_tokens * a.n_heads, 1, [&](int64_t begin, int64_t end) {
       thread_local std::vector<float> scores;
       for (int64_t job = begin; job < end; ++job) {
@@ -122,35 +141,80 @@ class cpu_backend final : public backend {
     });
   }
 
+  // The element-wise ops split [0, count) over the pool when it is large; every element is
+  // computed by the same scalar expression wherever it runs, so results are bitwise unchanged.
   void gated_activation(const activation_config& act, float* gate, const float* up, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) gate[i] = scalar::gated(act, gate[i], up[i]);
+    for_elements(count, parallel_min_costly, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) gate[i] = scalar::gated(act, gate[i], up[i]);
+    });
   }
 
   void activation(const activation_config& act, float* x, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) x[i] = scalar::activate(act, x[i]);
+    for_elements(count, parallel_min_costly, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) x[i] = scalar::activate(act, x[i]);
+    });
   }
 
   void add(float* y, const float* x, int64_t count, float scale) override {
-    if (scale == 1.0f) {
-      for (int64_t i = 0; i < count; ++i) y[i] += x[i];
-    } else {
-      for (int64_t i = 0; i < count; ++i) y[i] += scale * x[i];
-    }
+    for_elements(count, parallel_min_cheap, [&](int64_t begin, int64_t end) {
+      if (scale == 1.0f) {
+        for (int64_t i = begin; i < end; ++i) y[i] += x[i];
+      } else {
+        for (int64_t i = begin; i < end; ++i) y[i] += scale * x[i];
+      }
+    });
   }
 
   void scale(float* x, float s, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) x[i] *= s;
+    for_elements(count, parallel_min_cheap, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) x[i] *= s;
+    });
   }
 
   void clamp(float* x, float limit, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) x[i] = std::clamp(x[i], -limit, limit);
+    for_elements(count, parallel_min_cheap, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) x[i] = std::clamp(x[i], -limit, limit);
+    });
   }
 
   void softcap(float* x, float cap, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) x[i] = cap * std::tanh(x[i] / cap);
+    for_elements(count, parallel_min_costly, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) x[i] = cap * std::tanh(x[i] / cap);
+    });
   }
 
  private:
+  // fn(begin, end) over [0, count): inline below `min_parallel`, else split over the pool in
+  // chunks of at least min_parallel / 2.
+  template <class F>
+  void for_elements(int64_t count, int64_t min_parallel, const F& fn) {
+    if (count < min_parallel) return fn(0, count);
+    pool_.parallel_for(count, min_parallel / 2, fn);
+  }
+
+  // SIMD attention: one job per (token, tile of up to 4 heads of one KV group); tokens in
+  // balanced_token order. Each head's result does not depend on the split (see simd_kernels.h).
+  void simd_attention(const attention_args& a, int64_t group) {
+    const int64_t tiles_per_group = (group + attention_head_tile - 1) / attention_head_tile;
+    const int64_t tiles = a.n_kv_heads * tiles_per_group;
+    pool_.parallel_for(a.n_tokens * tiles, 1, [&](int64_t begin, int64_t end) {
+      thread_local std::vector<float> scores;  // [heads of the tile, n_keys]
+      for (int64_t job = begin; job < end; ++job) {
+        const int64_t t = balanced_token(job / tiles, a.n_tokens), tile = job % tiles;
+        const int64_t kv_head = tile / tiles_per_group;
+        const int64_t h0 = kv_head * group + (tile % tiles_per_group) * attention_head_tile;
+        const int64_t n_q = std::min(attention_head_tile, (kv_head + 1) * group - h0);
+        const int64_t position = a.first_position + t;
+        const int64_t first_key =
+            a.sliding_window > 0 ? std::max<int64_t>(0, position - a.sliding_window + 1) : 0;
+        const int64_t n_keys = position + 1 - first_key;
+        scores.resize(size_t(n_q * n_keys));
+        kernels_.attend_heads(a, a.q + (t * a.n_heads + h0) * a.head_dim, n_q, kv_head, first_key, n_keys,
+                              a.sinks ? a.sinks + h0 : nullptr, scores.data(), a.out + (t * a.n_heads + h0) * a.v_dim);
+      }
+    });
+  }
+
   // Quantized weights: the activations are quantized once to the format the weight type's dot
   // product pairs with (Q8_0 or Q8_K), then every weight row is an integer dot product.
   void quantized_matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) {
@@ -163,21 +227,15 @@ class cpu_backend final : public backend {
     pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) quant::quantize_row(act_type, x + t * w.cols, xq + size_t(t) * act_row, w.cols);
     });
-    const quant::kernel_isa isa = quant_isa_;
-    // Tiles of tokens: a block of quantized activation rows (about 64 KiB) stays in L2 while
-    // every weight row of this thread's range meets it, and each weight row stays in L1 across
-    // the block. Each output is still one vec_dot, so results do not depend on n.
-    const int64_t token_block = std::max<int64_t>(1, int64_t((64 << 10) / std::max<size_t>(act_row, 1)));
+    // Each thread takes a range of weight rows against every token: quant::matmul_rows tiles
+    // rows x tokens so unpacked weights and activation loads are shared, while every output
+    // keeps one canonical arithmetic (results do not depend on n: batch invariance).
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-      for (int64_t t0 = 0; t0 < n; t0 += token_block) {
-        const int64_t t1 = std::min(n, t0 + token_block);
-        for (int64_t r = row_begin; r < row_end; ++r) {
-          const std::byte* row = w.data + size_t(r) * weight_row;
-          const float b = bias ? bias[r] : 0.0f;
-          for (int64_t t = t0; t < t1; ++t)
-            y[t * w.rows + r] = quant::vec_dot_with(isa, weight_type, row, xq + size_t(t) * act_row, w.cols) + b;
-        }
-      }
+      quant::matmul_rows(quant_isa_, weight_type, w.data + size_t(row_begin) * weight_row, weight_row,
+                         row_end - row_begin, xq, act_row, n, w.cols, y + row_begin, w.rows);
+      if (bias)
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
     });
   }
 

@@ -186,8 +186,12 @@ bool cpu_has_avx2_fma_f16c() {
   return b & (1u << 5);  // AVX2
 }
 
+// simd_attention_avx2.cpp
+void attend_heads_avx2(const attention_args& a, const float* q, int64_t n_q, int64_t kv_head, int64_t first_key,
+                       int64_t n_keys, const float* sinks, float* scores, float* out);
+
 const kernel_table* avx2_kernels() {
-  static const kernel_table table{"avx2", &gemv_rows_avx2, &gemm_rows_avx2, &dot_f32_avx2};
+  static const kernel_table table{"avx2", &gemv_rows_avx2, &gemm_rows_avx2, &dot_f32_avx2, &attend_heads_avx2};
   static const bool supported = cpu_has_avx2_fma_f16c();
   return supported ? &table : nullptr;
 }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "owl/dtype.h"
 
 namespace owl::simd {
@@ -21,11 +22,20 @@ namespace owl::simd {
 using gemm_rows_fn = void (*)(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
                               int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride);
 
+// Attention of one token for n_q consecutive query heads sharing kv head `kv_head`, over keys
+// [first_key, first_key + n_keys): what scalar::attend_one computes for each of those heads.
+// q: [n_q, head_dim], sinks: [n_q] or null, scores: scratch [n_q, n_keys], out: [n_q, v_dim].
+// Each head's result depends only on its query, its keys and the cache, never on n_q or on
+// the caller's split of tokens and heads (batch invariance, see simd_attention_avx2.cpp).
+using attend_heads_fn = void (*)(const attention_args& a, const float* q, int64_t n_q, int64_t kv_head,
+                                 int64_t first_key, int64_t n_keys, const float* sinks, float* scores, float* out);
+
 struct kernel_table {
   const char* name = "scalar";
   gemm_rows_fn gemv_rows = nullptr;  // null: use the scalar path (F32/F16/BF16 weights only)
   gemm_rows_fn gemm_rows = nullptr;
   float (*dot_f32)(const float*, const float*, int64_t) = nullptr;
+  attend_heads_fn attend_heads = nullptr;  // null: scalar::attend_one per head
 };
 
 // True when the processor (and OS) support AVX2, FMA and F16C.
