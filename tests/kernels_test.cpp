@@ -57,11 +57,34 @@ TEST_P(KernelsMatmul, SimdMatchesScalar) {
 INSTANTIATE_TEST_SUITE_P(Types, KernelsMatmul, ::testing::Values(dtype::f32, dtype::f16, dtype::bf16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// The AVX-512 table runs the AVX2 arithmetic with larger register tiles: its gemv and gemm
+// give bitwise what AVX2's do, whatever the rows, tokens and tails (and so does each table's
+// gemv against its own gemm: batch invariance).
+TEST_P(KernelsMatmul, Avx512TilesAreBitwiseTheAvx2Ones) {
+  const simd::kernel_table* avx2 = simd::avx2_kernels();
+  const simd::kernel_table* avx512 = simd::avx512_kernels();
+  if (!avx2 || !avx512) GTEST_SKIP() << "no AVX-512 VL on this processor";
+  for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{37, 61, 1}, {9, 256, 5}, {130, 1000, 13}, {8, 7, 4}, {21, 64, 40}}) {
+    const auto bytes = store_as(GetParam(), random_floats(size_t(rows * cols), 6));
+    const auto x = random_floats(size_t(n * cols), 7);
+    const size_t row_bytes = bytes.size() / size_t(rows);
+    std::vector<float> reference(size_t(n * rows));
+    avx2->gemv_rows(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
+    for (const simd::kernel_table* table : {avx2, avx512})
+      for (auto kernel : {table->gemv_rows, table->gemm_rows}) {
+        std::vector<float> got(reference.size());
+        kernel(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, got.data(), rows);
+        ASSERT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
+            << table->name << " " << rows << "x" << cols << " n=" << n;
+      }
+  }
+}
+
 TEST(Kernels, SimdTableIsChosenWhenAvailable) {
   const auto& best = simd::best_kernels();
 #if defined(__x86_64__)
   if (simd::cpu_has_avx2_fma_f16c() && !std::getenv("OWL_KERNELS")) {
-    EXPECT_STREQ(best.name, "avx2");
+    EXPECT_STREQ(best.name, simd::avx512_kernels() ? "avx512" : "avx2");
   }
 #endif
   EXPECT_NE(best.name, nullptr);

@@ -5,7 +5,6 @@
 
 namespace owl::simd {
 
-const kernel_table* avx2_kernels();  // simd_avx2.cpp
 
 const kernel_table& scalar_kernels() {
   static const kernel_table table{};
@@ -17,6 +16,7 @@ const kernel_table& best_kernels() {
   static const kernel_table& chosen = [] () -> const kernel_table& {
     const char* forced = std::getenv("OWL_KERNELS");
     if (forced && std::strcmp(forced, "scalar") == 0) return scalar_kernels();
+    if (const kernel_table* avx512 = avx512_kernels()) return *avx512;
     if (const kernel_table* avx2 = avx2_kernels()) return *avx2;
     return scalar_kernels();
   }();

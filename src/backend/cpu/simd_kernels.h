@@ -40,6 +40,10 @@ struct kernel_table {
 
 // True when the processor (and OS) support AVX2, FMA and F16C.
 bool cpu_has_avx2_fma_f16c();
+// The tables by instruction set (null when the processor lacks it). avx512 has the AVX2
+// arithmetic with larger register tiles: bitwise the same results.
+const kernel_table* avx2_kernels();
+const kernel_table* avx512_kernels();
 // The best table this processor supports (the scalar one when no SIMD is available).
 const kernel_table& best_kernels();
 const kernel_table& scalar_kernels();
