@@ -14,7 +14,10 @@
 // on_disconnect callbacks cancel its generation so the slot and KV cache are freed.
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -211,12 +214,19 @@ class connection : public response_channel, public std::enable_shared_from_this<
 
   // The socket turns readable while we owe a response: either the client closed (EOF, reset)
   // or it pipelined its next request (data waiting; it is read after this response).
+  // The readiness can also be stale (Asio's edge-triggered reactor may report an edge the
+  // request's own bytes caused), so a peek decides: EOF or an error means gone, no data yet
+  // means keep watching.
   void watch_for_disconnect() {
     stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), seq = request_seq_](error_code ec) {
       if (seq != self->request_seq_ || !self->awaiting_ || ec == net::error::operation_aborted) return;
-      error_code available_ec;
-      const size_t available = self->stream_.socket().available(available_ec);
-      if (!ec && !available_ec && available > 0) return;  // pipelined data, not a close
+      if (!ec) {
+        char byte;
+        const ssize_t peeked = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (peeked > 0) return;  // pipelined data, not a close
+        if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+          return self->watch_for_disconnect();  // nothing there: a stale readiness
+      }
       self->client_gone();
     });
   }
