@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
@@ -36,7 +37,11 @@ class cpu_backend final : public backend {
  public:
   cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
     name_ = std::string("cpu-") + kernels_.name;
-    quant_isa_ = kernels_.gemv_rows ? quant::best_isa() : quant::kernel_isa::scalar;
+    // The quantized kernels follow the table: scalar with scalar, AVX2 when the AVX2 table was
+    // forced (OWL_KERNELS=avx2), else the best this CPU runs.
+    quant_isa_ = !kernels_.gemv_rows                         ? quant::kernel_isa::scalar
+                 : std::string_view(kernels_.name) == "avx2" ? quant::kernel_isa::avx2
+                                                             : quant::best_isa();
   }
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
