@@ -84,6 +84,26 @@ TEST_P(BatchInvariance, LogitsAreBitwiseTheSameAloneAndBatched) {
   expect_batch_invariant(owl::test::fixtures() / "models" / GetParam());
 }
 
+// A prompt's last-token logits are bitwise the last row of its all-token logits: the pass that
+// wants only the last row drops the others after the last layer's attention, and that must not
+// change the row it keeps. Also over two passes (a prompt longer than one pass's 512 rows).
+TEST_P(BatchInvariance, LastLogitsAreTheLastRowOfAllLogits) {
+  auto m = owl::model::load(owl::test::fixtures() / "models" / GetParam(), {.threads = 2});
+  const int64_t vocab = m->info().vocab_size;
+  for (size_t len : {1, 2, 23, 600}) {
+    if (int64_t(len) > m->info().context_length) continue;
+    std::vector<int32_t> p(len);
+    for (size_t i = 0; i < len; ++i) p[i] = int32_t((i * 29 + 5) % size_t(vocab));
+    auto all_session = m->new_session(int64_t(len));
+    const auto all = all_session->forward(p, true);
+    std::vector<float> last_row(all.end() - vocab, all.end());
+    auto last_session = m->new_session(int64_t(len));
+    const auto last = last_session->forward(p);
+    ASSERT_EQ(last.size(), size_t(vocab));
+    EXPECT_EQ(std::memcmp(last.data(), last_row.data(), size_t(vocab) * sizeof(float)), 0) << GetParam() << " len " << len;
+  }
+}
+
 // Dense (F32, BF16, F16), MoE, latent attention, sliding window + softcaps, sinks, parallel residual.
 INSTANTIATE_TEST_SUITE_P(Fixtures, BatchInvariance,
                          ::testing::Values("llama3", "llama3_bf16", "qwen2_f16", "qwen3_moe", "deepseek_v3", "gemma3",

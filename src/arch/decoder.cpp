@@ -155,7 +155,16 @@ void decoder_pass::run(std::span<const logits_row> wanted) {
     }
   }
 
-  for (int64_t layer = 0; layer < config_.layers; ++layer) run_layer(layer);
+  // The last layer's MLP (and everything after) only matters for the rows whose logits are
+  // wanted: after its attention (which every row needs, to fill the cache) the other rows are
+  // dropped. Each kept row is computed exactly as before. (With a parallel residual the MLP
+  // reads the layer's input, so there all rows run.)
+  const bool prune = !config_.parallel_residual && int64_t(wanted.size()) < rows_;
+  std::vector<int64_t> kept;
+  if (prune)
+    for (const logits_row& r : wanted) kept.push_back(r.row);
+  for (int64_t layer = 0; layer < config_.layers; ++layer)
+    run_layer(layer, prune && layer == config_.layers - 1 ? &kept : nullptr);
   for (const pass_segment& s : segments_) s.sequence->n_past_ += int64_t(s.tokens.size());
   if (wanted.empty()) return;
 
@@ -163,7 +172,7 @@ void decoder_pass::run(std::span<const logits_row> wanted) {
   const int64_t rows = int64_t(wanted.size()), vocab = config_.vocab_size;
   ws_.head_rows.resize(size_t(rows * hidden));
   for (int64_t i = 0; i < rows; ++i)
-    std::memcpy(ws_.head_rows.data() + i * hidden, ws_.x.data() + wanted[size_t(i)].row * hidden,
+    std::memcpy(ws_.head_rows.data() + i * hidden, ws_.x.data() + (prune ? i : wanted[size_t(i)].row) * hidden,
                 size_t(hidden) * sizeof(float));
   apply_norm(w.final_norm, ws_.head_rows.data(), rows, hidden, ws_.head_rows.data());
   ws_.head_logits.resize(size_t(rows * vocab));
@@ -173,9 +182,10 @@ void decoder_pass::run(std::span<const logits_row> wanted) {
     std::memcpy(wanted[size_t(i)].out, ws_.head_logits.data() + i * vocab, size_t(vocab) * sizeof(float));
 }
 
-void decoder_pass::run_layer(int64_t layer) {
+void decoder_pass::run_layer(int64_t layer, const std::vector<int64_t>* keep_rows) {
   const layer_weights& lw = model_.weights.layers[size_t(layer)];
-  const int64_t hidden = config_.hidden_size, n = rows_, count = n * hidden;
+  const int64_t hidden = config_.hidden_size;
+  int64_t n = rows_, count = n * hidden;  // shrink when keep_rows drops rows before the MLP
   const bool latent = config_.arch->options.attention == attention_kind::latent;
   auto attention = [&](const float* in, float* out) {
     if (latent) latent_attention(layer, in, out);
@@ -203,6 +213,15 @@ void decoder_pass::run_layer(int64_t layer) {
   attention(block_input(lw.attn_pre_norm), ws_.block_out.data());
   if (lw.attn_post_norm.present) apply_norm(lw.attn_post_norm, ws_.block_out.data(), n, hidden, ws_.block_out.data());
   compute_.add(ws_.x.data(), ws_.block_out.data(), count);
+  if (keep_rows) {  // rows ascending: row keep[i] >= i moves down to i
+    for (size_t i = 0; i < keep_rows->size(); ++i)
+      if ((*keep_rows)[i] != int64_t(i))
+        std::memcpy(ws_.x.data() + int64_t(i) * hidden, ws_.x.data() + (*keep_rows)[i] * hidden,
+                    size_t(hidden) * sizeof(float));
+    rows_ = n = int64_t(keep_rows->size());
+    count = n * hidden;
+    if (n == 0) return;
+  }
   mlp(block_input(lw.ffn_pre_norm), ws_.block_out.data());
   if (lw.ffn_post_norm.present) apply_norm(lw.ffn_post_norm, ws_.block_out.data(), n, hidden, ws_.block_out.data());
   compute_.add(ws_.x.data(), ws_.block_out.data(), count);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "arch/decoder.h"
 
@@ -29,7 +30,9 @@ class decoder_pass {
   void run(std::span<const logits_row> wanted);
 
  private:
-  void run_layer(int64_t layer);
+  // keep_rows (ascending): drop every other row after the attention block (the last layer,
+  // where only rows with wanted logits still matter).
+  void run_layer(int64_t layer, const std::vector<int64_t>* keep_rows);
   // Blocks read `in` [N, hidden] and write `out` [N, hidden].
   void standard_attention(int64_t layer, const float* in, float* out);
   void latent_attention(int64_t layer, const float* in, float* out);
