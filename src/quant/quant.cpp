@@ -5,13 +5,11 @@
 #include <algorithm>
 #include <string>
 
+#include "core/cpu_features.h"
 #include "owl/error.h"
 #include "quant/blocks.h"
 #include "quant/tiles.h"
 
-#ifdef OWL_QUANT_X86
-#include <cpuid.h>
-#endif
 
 namespace owl::quant {
 
@@ -60,41 +58,14 @@ const dot_fn avx2_table[] = {
     nullptr,          avx2::dot_iq4_xs_q8_k,
 };
 static_assert(sizeof(avx2_table) / sizeof(avx2_table[0]) == all_qtypes.size());
-
-// AVX2 and FMA through the compiler's check (which includes OS support for the YMM state);
-// F16C from CPUID leaf 1 (clang 14 has no "f16c" feature string for __builtin_cpu_supports).
-bool cpu_has_avx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-  }();
-  return has;
-}
-
-// AVX-512 F/BW/VL and VNNI from CPUID leaf 7, and an OS that saves the opmask and upper ZMM
-// state (XCR0 bits 5-7) besides the YMM state.
-bool cpu_has_avx512_vnni() {
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (!cpu_has_avx2() || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-    const bool f = ebx & (1u << 16), bw = ebx & (1u << 30), vl = ebx & (1u << 31), vnni = ecx & (1u << 11);
-    if (!(f && bw && vl && vnni)) return false;
-    unsigned xcr0_low = 0, xcr0_high = 0;
-    __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    return (xcr0_low & 0xe6u) == 0xe6u;
-  }();
-  return has;
-}
 #endif
 
 bool isa_available(kernel_isa isa) {
   switch (isa) {
     case kernel_isa::scalar: return true;
 #ifdef OWL_QUANT_X86
-    case kernel_isa::avx2: return cpu_has_avx2();
-    case kernel_isa::avx512_vnni: return cpu_has_avx512_vnni();
+    case kernel_isa::avx2: return cpu::has_avx2_fma_f16c();
+    case kernel_isa::avx512_vnni: return cpu::has_avx512_vnni();
 #endif
     default: return false;
   }

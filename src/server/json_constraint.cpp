@@ -68,23 +68,9 @@ class json_constraint final : public token_constraint {
   // Marks every token of `tokens` whose bytes the automaton accepts from state_.
   bool walk(const token_vocabulary::sorted_tokens& tokens) {
     levels_[0] = state_;
-    size_t good = 0;  // prefix length of the last token tried whose states are valid
-    bool any = false;
-    for (size_t i = 0; i < tokens.ids.size(); ++i) {
-      const uint32_t shared = tokens.lcp[i];
-      if (shared > good) continue;  // starts with the prefix that just failed
-      const int32_t id = tokens.ids[i];
-      const std::string& bytes = vocab_->bytes(id);
-      size_t k = shared;
-      for (; k < bytes.size(); ++k)
-        if (!automaton_.feed_state(levels_[k], static_cast<uint8_t>(bytes[k]), levels_[k + 1])) break;
-      good = k;
-      if (k == bytes.size()) {
-        allowed_[static_cast<size_t>(id)] = 1;
-        any = true;
-      }
-    }
-    return any;
+    return mark_accepted_tokens(*vocab_, tokens, allowed_, [&](size_t k, uint8_t byte) {
+      return automaton_.feed_state(levels_[k], byte, levels_[k + 1]);
+    });
   }
 
   std::shared_ptr<const token_vocabulary> vocab_;

@@ -68,6 +68,32 @@ class token_vocabulary {
   size_t max_bytes_ = 0;
 };
 
+// Shared by the constraints: walks `tokens` as a trie, marking allowed[id] = 1 for every token
+// whose whole bytes are accepted. step(k, byte) feeds byte k of the current token from the
+// state after k bytes (the caller's level k) to level k + 1 and says whether it was accepted;
+// levels up to a shared prefix are reused. Returns whether any token was marked.
+template <class Step>
+bool mark_accepted_tokens(const token_vocabulary& vocab, const token_vocabulary::sorted_tokens& tokens,
+                          std::vector<uint8_t>& allowed, Step&& step) {
+  size_t good = 0;  // prefix length of the last token tried whose states are valid
+  bool any = false;
+  for (size_t i = 0; i < tokens.ids.size(); ++i) {
+    const uint32_t shared = tokens.lcp[i];
+    if (shared > good) continue;  // starts with the prefix that just failed
+    const int32_t id = tokens.ids[i];
+    const std::string& bytes = vocab.bytes(id);
+    size_t k = shared;
+    for (; k < bytes.size(); ++k)
+      if (!step(k, static_cast<uint8_t>(bytes[k]))) break;
+    good = k;
+    if (k == bytes.size()) {
+      allowed[static_cast<size_t>(id)] = 1;
+      any = true;
+    }
+  }
+  return any;
+}
+
 // Shared by the constraints: masks every logit whose token is not allowed (ids past the
 // vocabulary included), first allowing the end tokens when allow_end is set.
 void apply_allowed(std::vector<uint8_t>& allowed, bool allow_end, const std::vector<int32_t>& end_ids,

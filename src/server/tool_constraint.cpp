@@ -216,23 +216,9 @@ class tool_constraint final : public token_constraint {
   // Marks every token of `tokens` whose bytes some branch accepts from state_.
   bool walk(const token_vocabulary::sorted_tokens& tokens) {
     copy(state_, levels_[0]);
-    size_t good = 0;  // prefix length of the last token tried whose states are valid
-    bool any = false;
-    for (size_t i = 0; i < tokens.ids.size(); ++i) {
-      const uint32_t shared = tokens.lcp[i];
-      if (shared > good) continue;  // starts with the prefix that just failed
-      const int32_t id = tokens.ids[i];
-      const std::string& bytes = vocab_->bytes(id);
-      size_t k = shared;
-      for (; k < bytes.size(); ++k)
-        if (!feed(levels_[k], static_cast<uint8_t>(bytes[k]), levels_[k + 1], false)) break;
-      good = k;
-      if (k == bytes.size()) {
-        allowed_[static_cast<size_t>(id)] = 1;
-        any = true;
-      }
-    }
-    return any;
+    return mark_accepted_tokens(*vocab_, tokens, allowed_, [&](size_t k, uint8_t byte) {
+      return feed(levels_[k], byte, levels_[k + 1], false);
+    });
   }
 
   static void copy(const multi_state& from, multi_state& to) {

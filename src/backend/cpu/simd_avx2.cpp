@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "backend/cpu/scalar_kernels.h"
+#include "core/cpu_features.h"
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 
 namespace owl::simd {
@@ -46,19 +46,7 @@ OWL_AVX2 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-// AVX2, FMA and F16C, and an OS that saves the ymm registers. (clang 14's
-// __builtin_cpu_supports does not know "f16c", so CPUID is read directly.)
-bool cpu_has_avx2_fma_f16c() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-  const bool fma = c & (1u << 12), f16c = c & (1u << 29), osxsave = c & (1u << 27), avx = c & (1u << 28);
-  if (!(fma && f16c && osxsave && avx)) return false;
-  unsigned xcr0_low, xcr0_high;
-  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  if ((xcr0_low & 6u) != 6u) return false;  // xmm and ymm state enabled by the OS
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  return b & (1u << 5);  // AVX2
-}
+bool cpu_has_avx2_fma_f16c() { return cpu::has_avx2_fma_f16c(); }
 
 // simd_attention_avx2.cpp
 void attend_heads_avx2(const attention_args& a, const float* q, int64_t n_q, int64_t kv_head, int64_t first_key,

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "backend/cpu/scalar_kernels.h"
+#include "core/cpu_features.h"
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 
 namespace owl::simd {
@@ -22,25 +22,9 @@ namespace avx512_float {
 #include "backend/cpu/simd_float_impl.inc"
 }  // namespace avx512_float
 
-namespace {
-
-// AVX-512 F and VL (CPUID leaf 7) and an OS that saves the opmask and upper ZMM state (XCR0
-// bits 5-7) besides the YMM state.
-bool cpu_has_avx512_vl() {
-  if (!cpu_has_avx2_fma_f16c()) return false;
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  if (!(b & (1u << 16)) || !(b & (1u << 31))) return false;
-  unsigned xcr0_low, xcr0_high;
-  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  return (xcr0_low & 0xe6u) == 0xe6u;
-}
-
-}  // namespace
-
 const kernel_table* avx512_kernels() {
   const kernel_table* avx2 = avx2_kernels();
-  if (!avx2 || !cpu_has_avx512_vl()) return nullptr;
+  if (!avx2 || !cpu::has_avx512_vl()) return nullptr;
   // Attention and the plain dot product stay the AVX2 ones; only the matmul tiles grow.
   static const kernel_table table{"avx512", &avx512_float::gemv_rows, &avx512_float::gemm_rows, avx2->dot_f32,
                                   avx2->attend_heads};
