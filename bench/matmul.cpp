@@ -1,6 +1,6 @@
 // matmul.cpp — owl_bench_matmul: one thread's speed of the matrix products per weight type
 // and kernel (quant::matmul_rows for quantized types, the SIMD table's gemm_rows for F16/BF16/
-// F32), timed in thread CPU time (best of several rounds) so other processes on the machine
+// F32; "/x8": quantized rows interleaved as the CPU backend stores them), timed in thread CPU time (best of several rounds) so other processes on the machine
 // disturb it little.
 // usage: owl_bench_matmul [--rows R] [--cols C] [--tokens N] [TYPE...]
 //        (default F16 Q4_0 Q8_0 Q4_K Q6_K)
@@ -62,7 +62,7 @@ int main(int argc, char** argv) try {
   for (auto& v : x_f32) v = normal(rng);
   std::printf("rows %lld, cols %lld, tokens %lld; one thread, best of 5; GOP/s = 2 rows cols tokens / s\n",
               (long long)rows, (long long)cols, (long long)tokens);
-  std::printf("%-7s %-12s %10s %10s\n", "type", "isa", "ms", "GOP/s");
+  std::printf("%-7s %-12s %10s %10s %8s\n", "type", "isa", "ms", "GOP/s", "GB/s");
   for (owl::dtype t : float_types) {
     const auto& kernels = owl::simd::best_kernels();
     if (!kernels.gemm_rows) continue;
@@ -100,8 +100,24 @@ int main(int argc, char** argv) try {
         best = std::min(best, thread_seconds() - start);
         if (isa == kernel_isa::scalar) break;  // slow; one round says enough
       }
-      std::printf("%-7s %-12s %10.2f %10.1f\n", std::string(info(t).name).c_str(), isa_name(isa), 1e3 * best,
-                  2.0 * double(rows * cols * tokens) / best * 1e-9);
+      std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", std::string(info(t).name).c_str(), isa_name(isa), 1e3 * best,
+                  2.0 * double(rows * cols * tokens) / best * 1e-9, double(w.size()) / best * 1e-9);
+    }
+    if (!can_interleave(t)) continue;
+    // The same rows interleaved in groups of 8 (the CPU backend's layout for these formats).
+    std::vector<std::byte> interleaved = w;
+    interleave_rows(t, interleaved.data(), rows, cols);
+    for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512_vnni}) {
+      if (!has_interleaved_kernel(isa, t)) continue;
+      double best = 1e30;
+      for (int round = 0; round < 5; ++round) {
+        const double start = thread_seconds();
+        matmul_interleaved(isa, t, interleaved.data(), rows, 0, rows, a.data(), arb, tokens, cols, y.data(), rows);
+        best = std::min(best, thread_seconds() - start);
+      }
+      std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", std::string(info(t).name).c_str(),
+                  (std::string(isa_name(isa)) + "/x8").c_str(), 1e3 * best, 2.0 * double(rows * cols * tokens) / best * 1e-9,
+                  double(w.size()) / best * 1e-9);
     }
   }
   return 0;

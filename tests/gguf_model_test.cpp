@@ -12,6 +12,7 @@
 #include <numbers>
 
 #include "arch/rope.h"
+#include "core/mapped_file.h"
 #include "io/gguf.h"
 #include "owl/convert.h"
 #include "owl/dtype.h"
@@ -20,6 +21,7 @@
 #include "owl/model.h"
 #include "owl/safetensors.h"
 #include "owl/tokenizer.h"
+#include "quant/quant.h"
 #include "test_util.h"
 
 namespace owl {
@@ -431,6 +433,42 @@ TEST(GgufModelStories, QuantizeWritesLoadableFiles) {
   auto bad = test::run_owl("quantize " + test::shell_quote(f16.string()) + " " + test::shell_quote((dir / "x.gguf").string()) + " Q9_9");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("unknown GGUF output type"), std::string::npos) << bad.err;
+}
+
+// The CPU backend interleaves Q4_0, Q8_0 and IQ4_NL matrices at load (load_options::
+// repack_weights): logits and greedy tokens must be bitwise those of the file's own layout,
+// including tied embeddings (looked up in the interleaved output matrix), experts and MLA; the
+// file itself must not change (the mapping is copy-on-write).
+TEST(GgufRepack, InterleavedWeightsGiveBitwiseTheSameLogits) {
+  if (!quant::has_interleaved_kernel(quant::best_isa(), quant::qtype::q4_0)) GTEST_SKIP() << "no SIMD kernels here";
+  test::temp_dir dir("gguf");
+  for (const char* fixture : {"llama2", "qwen3", "mixtral", "deepseek_v2", "gpt_oss"}) {
+    for (const char* type : {"Q4_0", "Q8_0", "IQ4_NL"}) {
+      const fs::path file = dir / (std::string(fixture) + "-" + type + ".gguf");
+      convert_to_gguf(test::fixtures() / "models" / fixture, file, parse_gguf_type(type));
+      const std::string before = read_text_file(file, size_t(1) << 30);
+      auto repacked = model::load(file, load_options{.threads = 2});
+      auto plain = model::load(file, load_options{.threads = 2, .repack_weights = false});
+      EXPECT_GT(repacked->info().repacked_bytes, 0) << fixture << " " << type;
+      EXPECT_EQ(plain->info().repacked_bytes, 0) << fixture << " " << type;
+      auto golden = safetensors_file::open(test::fixtures() / "golden" / "models" / (std::string(fixture) + ".safetensors"));
+      for (const char* seq : {"A", "B", "C", "D"}) {
+        auto ids_span = golden->get(std::string("input_ids.") + seq).as_i32();
+        const std::vector<int32_t> ids(ids_span.begin(), ids_span.end());
+        auto a = repacked->new_session(int64_t(ids.size()) + 8);
+        auto b = plain->new_session(int64_t(ids.size()) + 8);
+        const std::span<const float> got = a->forward(ids, true), want = b->forward(ids, true);
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << fixture << " " << type << " " << seq;
+        generate_options options;
+        options.max_tokens = 8;
+        options.sampling.temperature = 0;
+        auto s1 = repacked->new_session(), s2 = plain->new_session();
+        EXPECT_EQ(generate(*s1, ids, options).tokens, generate(*s2, ids, options).tokens) << fixture << " " << type;
+      }
+      EXPECT_TRUE(read_text_file(file, size_t(1) << 30) == before) << fixture << " " << type << ": the file changed";
+    }
+  }
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ struct bench_options {
   std::string kv_type = "f32";
   int repetitions = 3;
   bool json = false;
+  bool no_repack = false;
 };
 
 struct stats {
@@ -43,7 +44,9 @@ stats summarize(std::vector<double> values) {
 
 void bench(const bench_options& o) {
   using clock = std::chrono::steady_clock;
-  auto m = model::load(o.model_dir, load_options{.threads = o.threads, .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32});
+  auto m = model::load(o.model_dir, load_options{.threads = o.threads,
+                                                 .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32,
+                                                 .repack_weights = !o.no_repack});
   const model_info& info = m->info();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, int32_t(info.vocab_size - 1));
@@ -104,6 +107,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("-r,--repetitions", options->repetitions, "Repetitions; the median is reported")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", options->json, "Print a JSON list of {test, threads, tokens_per_s, ...}");
+  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout (no interleaved Q4_0/Q8_0 rows)");
   cmd->callback([options] { bench(*options); });
 }
 

@@ -26,11 +26,14 @@ struct run_options {
   float frequency_penalty = 0, presence_penalty = 0;
   int64_t seed = -1;
   bool json = false;
+  bool no_repack = false;
 };
 
 void run(const run_options& o) {
   const std::filesystem::path dir = o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir);
-  auto m = model::load(dir, load_options{.threads = o.threads, .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32});
+  auto m = model::load(dir, load_options{.threads = o.threads,
+                                         .kv_type = o.kv_type == "f16" ? dtype::f16 : dtype::f32,
+                                         .repack_weights = !o.no_repack});
   auto tok = load_tokenizer(dir);
 
   // Start from the model's generation_config defaults; flags given on the command line win.
@@ -128,6 +131,7 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_flag("--json", options->json,
                 R"(Print {"prompt_ids", "ids", "text", "finish_reason"} instead of streaming the text)");
+  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout (no interleaved Q4_0/Q8_0 rows)");
   cmd->callback([options] { run(*options); });
 }
 

@@ -22,6 +22,11 @@ struct load_options {
   // Element type of the KV cache: f32 (exact, the default) or f16 (half the memory, as
   // llama.cpp's default; attention reads it back widened to float32).
   dtype kv_type = dtype::f32;
+  // Let the backend rewrite weights at load into the layout it multiplies fastest (the CPU
+  // interleaves Q4_0, Q8_0 and IQ4_NL rows in groups of 8; results are bitwise unchanged). The
+  // rewritten pages become this process's own memory instead of shared page cache; false keeps
+  // every weight as the file stores it (several processes sharing one file's pages).
+  bool repack_weights = true;
 };
 
 // What a user may want to know about a loaded model (see `owl show` later).
@@ -41,6 +46,7 @@ struct model_info {
   int64_t experts = 0;           // routed experts per MoE layer (0: dense model)
   int64_t experts_per_token = 0;
   int64_t weight_bytes = 0;      // as stored
+  int64_t repacked_bytes = 0;    // of which the backend rewrote into its own layout at load
   int64_t kv_bytes_per_token = 0;  // KV cache, all layers, in load_options::kv_type
 };
 

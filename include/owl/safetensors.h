@@ -74,18 +74,22 @@ class weight_store {
   static std::unique_ptr<weight_store> open_dir(const std::filesystem::path& dir);
   // A store over tensors that live elsewhere (e.g. a GGUF mapping that `owner` keeps alive),
   // already renamed to Hugging Face names. Names must be unique.
+  // writable: the views' bytes may be rewritten in place (a copy-on-write mapping, owned
+  // buffers), which lets a backend adopt its own weight layout at load.
   static std::unique_ptr<weight_store> from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
-                                                  const std::filesystem::path& source);
+                                                  const std::filesystem::path& source, bool writable = false);
   const tensor_view* find(std::string_view name) const;
   const tensor_view& get(std::string_view name) const;  // missing -> owl::error with a hint
   std::vector<std::string> names() const;
   const std::filesystem::path& dir() const { return dir_; }
+  bool writable() const { return writable_; }
 
  private:
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<safetensors_file>> files_;
   std::vector<tensor_view> views_;       // from_views: the tensors
   std::shared_ptr<const void> owner_;    // from_views: keeps their bytes alive
+  bool writable_ = false;
   std::map<std::string, const tensor_view*, std::less<>> by_name_;
 };
 

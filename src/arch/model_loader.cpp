@@ -71,7 +71,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   auto state = std::make_shared<decoder_model_state>();
   if (is_gguf_file(dir)) {
     // A GGUF file: its metadata says what config.json would, its tensors map to the same names.
-    gguf_model_source source = read_gguf_model(dir);
+    gguf_model_source source = read_gguf_model(dir, options.repack_weights);
     state->config = std::move(source.config);
     state->store = std::move(source.store);
     state->defaults = read_generation_defaults(source.generation_config, dir.string(), state->config);
@@ -97,6 +97,9 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   if (options.kv_type != dtype::f32 && options.kv_type != dtype::f16)
     fail("load options", "KV cache type " + std::string(dtype_name(options.kv_type)) + " is not supported",
          "use f32 or f16");
+  int64_t repacked_bytes = 0;
+  if (options.repack_weights && state->store->writable())
+    repacked_bytes = adopt_weight_layouts(state->weights, *state->compute);
   state->kv_type = options.kv_type;
 
   model_info& info = state->info;
@@ -118,6 +121,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   info.active_parameters = w.total_parameters -
                            (c.moe.experts > 0 ? w.expert_parameters / c.moe.experts * (c.moe.experts - c.moe.top_k) : 0);
   info.weight_bytes = w.stored_bytes;
+  info.repacked_bytes = repacked_bytes;
   info.kv_bytes_per_token = c.layers * kv_floats_per_token(c) * int64_t(dtype_size(options.kv_type));
   return std::make_shared<decoder_model>(std::move(state));
 }

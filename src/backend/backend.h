@@ -14,13 +14,19 @@
 
 namespace owl {
 
-// A weight matrix as stored: [rows = out_features, cols = in_features], row-major, in its
-// stored element type (used in place from the mmap; quantized types join here later).
+// How a matrix's rows lie in memory. rows: row-major, as files store them. interleaved8:
+// groups of 8 rows rewritten block by block (quant.h's interleave_rows), a layout the CPU
+// backend chooses at load for the formats it multiplies faster that way.
+enum class weight_layout : uint8_t { rows, interleaved8 };
+
+// A weight matrix as stored: [rows = out_features, cols = in_features], in its stored element
+// type (used in place from the mmap).
 struct weight_matrix {
   dtype type = dtype::f32;
   const std::byte* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  weight_layout layout = weight_layout::rows;
 };
 
 struct attention_args {
@@ -57,6 +63,11 @@ class backend {
   virtual ~backend() = default;
   virtual const char* name() const = 0;
   virtual int threads() const = 0;
+
+  // Offered every weight matrix once at load, before any op uses it: the backend may rewrite
+  // `bytes` (exactly w's bytes, writable: a private mapping or an owned buffer) in place into
+  // a layout it multiplies faster, and says so in w.layout. The default keeps the rows.
+  virtual void adopt_weight(weight_matrix& w, std::span<std::byte> bytes) { (void)w, (void)bytes; }
 
   // y[t, r] = sum_c x[t, c] * w[r, c] + (bias ? bias[r] : 0)     x: [n, w.cols], y: [n, w.rows]
   virtual void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) = 0;

@@ -67,13 +67,14 @@ int open_regular(const std::filesystem::path& path, const char* what, size_t& si
 
 }  // namespace
 
-mapped_file mapped_file::open(const std::filesystem::path& path) {
+mapped_file mapped_file::open(const std::filesystem::path& path, access mode) {
   size_t size = 0;
   fd_guard fd{open_regular(path, "a file to map", size)};
   mapped_file result;
   result.path_ = path;
   if (size == 0) return result;
-  void* data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  const int protection = mode == access::copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* data = ::mmap(nullptr, size, protection, MAP_PRIVATE, fd.fd, 0);
   if (data == MAP_FAILED) {
     int err = errno;
     fail(path.string(), "cannot map " + std::to_string(size) + " bytes: " + errno_text(err),

@@ -16,8 +16,12 @@ namespace owl {
 
 class mapped_file {
  public:
-  // Maps the whole file read-only. An empty file gives an empty span (no mapping).
-  static mapped_file open(const std::filesystem::path& path);
+  // read_only: writes fault. copy_on_write: the pages may be written, privately — a written
+  // page becomes the process's own copy and the file never changes (a backend rewriting
+  // weights into its layout at load).
+  enum class access { read_only, copy_on_write };
+  // Maps the whole file. An empty file gives an empty span (no mapping).
+  static mapped_file open(const std::filesystem::path& path, access mode = access::read_only);
 
   mapped_file() = default;
   ~mapped_file();

@@ -24,6 +24,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/mapped_file.h"
+
 namespace owl {
 
 // Metadata value types; the numbers are the ones stored in the file.
@@ -177,10 +179,12 @@ class gguf_metadata_reader {
   std::string source_;
 };
 
-// One GGUF file, memory-mapped read-only (tensor data is not copied).
+// One GGUF file, memory-mapped (tensor data is not copied): read-only, or copy-on-write for a
+// model whose backend may rewrite weights in place (mapped_file::access).
 class gguf_file {
  public:
-  static std::unique_ptr<gguf_file> open(const std::filesystem::path& path);
+  static std::unique_ptr<gguf_file> open(const std::filesystem::path& path,
+                                         mapped_file::access mode = mapped_file::access::read_only);
   ~gguf_file();
   gguf_file(const gguf_file&) = delete;
   gguf_file& operator=(const gguf_file&) = delete;

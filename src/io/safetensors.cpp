@@ -511,9 +511,10 @@ std::unique_ptr<weight_store> weight_store::open_dir(const std::filesystem::path
 }
 
 std::unique_ptr<weight_store> weight_store::from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
-                                                       const std::filesystem::path& source) {
+                                                       const std::filesystem::path& source, bool writable) {
   auto store = std::unique_ptr<weight_store>(new weight_store());
   store->dir_ = source;
+  store->writable_ = writable;
   store->views_ = std::move(views);
   store->owner_ = std::move(owner);
   for (const tensor_view& t : store->views_)

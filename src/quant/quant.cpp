@@ -60,17 +60,6 @@ const dot_fn avx2_table[] = {
 static_assert(sizeof(avx2_table) / sizeof(avx2_table[0]) == all_qtypes.size());
 #endif
 
-bool isa_available(kernel_isa isa) {
-  switch (isa) {
-    case kernel_isa::scalar: return true;
-#ifdef OWL_QUANT_X86
-    case kernel_isa::avx2: return cpu::has_avx2_fma_f16c();
-    case kernel_isa::avx512_vnni: return cpu::has_avx512_vnni();
-#endif
-    default: return false;
-  }
-}
-
 tiles_fn tiles(kernel_isa isa, qtype t) {
   if (!isa_available(isa)) return nullptr;
 #ifdef OWL_QUANT_X86
@@ -86,14 +75,6 @@ dot_fn kernel(kernel_isa isa, qtype t) {
   if (isa_available(isa)) return avx2_table[size_t(t)];
 #endif
   return nullptr;
-}
-
-const char* isa_name(kernel_isa isa) {
-  switch (isa) {
-    case kernel_isa::scalar: return "scalar";
-    case kernel_isa::avx2: return "AVX2";
-    default: return "AVX-512 VNNI";
-  }
 }
 
 // Number of blocks in a row of n elements of type t; throws unless n is a multiple.
@@ -116,6 +97,25 @@ int64_t dot_blocks(qtype t, int64_t n) {
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
 }  // namespace
+
+bool detail::isa_available(kernel_isa isa) {
+  switch (isa) {
+    case kernel_isa::scalar: return true;
+#ifdef OWL_QUANT_X86
+    case kernel_isa::avx2: return cpu::has_avx2_fma_f16c();
+    case kernel_isa::avx512_vnni: return cpu::has_avx512_vnni();
+#endif
+    default: return false;
+  }
+}
+
+const char* detail::isa_name(kernel_isa isa) {
+  switch (isa) {
+    case kernel_isa::scalar: return "scalar";
+    case kernel_isa::avx2: return "AVX2";
+    default: return "AVX-512 VNNI";
+  }
+}
 
 const qtype_info& info(qtype t) { return row(t).info; }
 

@@ -71,4 +71,28 @@ void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row
                  const std::byte* activations, size_t a_row_bytes, int64_t n, int64_t cols, float* y,
                  int64_t y_stride);
 
+// --- interleaved weights ------------------------------------------------------------------
+// The CPU's layout for Q4_0, Q8_0 and IQ4_NL (a half scale and 4-byte pieces of quants per
+// block). Each full group of 8 rows is rewritten in place into the same bytes, block after
+// block: the 8 rows' scales ([8] halves), then [piece j][row r][quant bytes 4j..4j+3]. One
+// sequential stream then feeds 8 outputs per vector with no unpacking (a second stream for
+// the scales halved the speed from DRAM). Rows past the last full group keep the plain
+// layout. Nothing is lost: deinterleave_rows restores the file's bytes exactly.
+inline constexpr int64_t interleave_group_rows = 8;
+bool can_interleave(qtype t);
+// Throws owl::error unless can_interleave(t) and cols is a multiple of the block size.
+void interleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols);
+void deinterleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols);
+// Row `row` of an interleaved matrix of `rows` rows, dequantized (an embedding lookup).
+void dequantize_interleaved_row(qtype t, const std::byte* weights, int64_t rows, int64_t row, int64_t cols,
+                                float* out);
+// Whether matmul_interleaved with isa runs on this build and CPU for type t.
+bool has_interleaved_kernel(kernel_isa isa, qtype t);
+// matmul_rows over rows [row_begin, row_end) of an interleaved matrix of `rows` rows (row_begin
+// a multiple of 8): y[j * y_stride + (r - row_begin)], bitwise what matmul_rows gives for the
+// same rows stored plainly.
+void matmul_interleaved(kernel_isa isa, qtype t, const std::byte* weights, int64_t rows, int64_t row_begin,
+                        int64_t row_end, const std::byte* activations, size_t a_row_bytes, int64_t n, int64_t cols,
+                        float* y, int64_t y_stride);
+
 }  // namespace owl::quant

@@ -22,17 +22,24 @@
 
 namespace owl::quant::detail {
 
+bool isa_available(kernel_isa isa);  // this build and CPU run isa
+const char* isa_name(kernel_isa isa);
+
 // y[t * y_stride + r] = dot(weight row r, activation row t) for r < rows, t < n; nb blocks
 // per row.
 using tiles_fn = void (*)(const std::byte* w, size_t w_row_bytes, int64_t rows, const std::byte* a,
                           size_t a_row_bytes, int64_t n, int64_t nb, float* y, int64_t y_stride);
 
 #if defined(__x86_64__) || defined(__i386__)
+// interleaved_for_type: the same product over rows stored interleaved (quant.h's
+// interleave_rows): rows is a multiple of 8 and w the start of a group.
 namespace avx2_tiles {
 tiles_fn for_type(qtype t);  // null for the formats without a tile kernel
+tiles_fn interleaved_for_type(qtype t);
 }
 namespace avx512_tiles {
 tiles_fn for_type(qtype t);
+tiles_fn interleaved_for_type(qtype t);
 }
 #endif
 

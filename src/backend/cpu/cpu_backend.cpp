@@ -46,6 +46,24 @@ class cpu_backend final : public backend {
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
+  // Q4_0, Q8_0 and IQ4_NL matrices are interleaved when SIMD kernels run them: each group of 8
+  // rows becomes one sequential stream the kernels read with no unpacking (decode steps ran
+  // compute-bound on the plain rows). Same bytes, same results, bitwise.
+  void adopt_weight(weight_matrix& w, std::span<std::byte> bytes) override {
+    if (!is_quantized(w.type) || w.layout != weight_layout::rows || w.rows < quant::interleave_group_rows) return;
+    const quant::qtype type = quant::qtype(size_t(w.type) - size_t(dtype::q4_0));
+    if (!quant::has_interleaved_kernel(quant_isa_, type)) return;
+    const size_t row_bytes = quant::row_bytes(type, w.cols);
+    if (bytes.data() != w.data || bytes.size() != size_t(w.rows) * row_bytes)
+      fail("adopt_weight", "the writable bytes are not the matrix's own");
+    const int64_t groups = w.rows / quant::interleave_group_rows;
+    pool_.parallel_for(groups, 64, [&](int64_t begin, int64_t end) {
+      quant::interleave_rows(type, bytes.data() + size_t(begin * quant::interleave_group_rows) * row_bytes,
+                             (end - begin) * quant::interleave_group_rows, w.cols);
+    });
+    w.layout = weight_layout::interleaved8;
+  }
+
   void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) override {
     // Quantized weights always take the integer path, whatever n: the result of a token's row
     // must not depend on how many tokens share the call (batch invariance).
@@ -88,7 +106,11 @@ class cpu_backend final : public backend {
       if (ids[t] < 0 || ids[t] >= table.rows)
         fail("embedding", "token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
                               std::to_string(table.rows) + ")");
-      scalar::to_f32(table.type, table.data + size_t(ids[t]) * row_bytes, table.cols, out + t * table.cols);
+      if (table.layout == weight_layout::interleaved8)  // a tied embedding shared with the output layer
+        quant::dequantize_interleaved_row(quant::qtype(size_t(table.type) - size_t(dtype::q4_0)), table.data,
+                                          table.rows, ids[t], table.cols, out + t * table.cols);
+      else
+        scalar::to_f32(table.type, table.data + size_t(ids[t]) * row_bytes, table.cols, out + t * table.cols);
     }
   }
 
@@ -235,12 +257,26 @@ class cpu_backend final : public backend {
     // Each thread takes a range of weight rows against every token: quant::matmul_rows tiles
     // rows x tokens so unpacked weights and activation loads are shared, while every output
     // keeps one canonical arithmetic (results do not depend on n: batch invariance).
-    pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-      quant::matmul_rows(quant_isa_, weight_type, w.data + size_t(row_begin) * weight_row, weight_row,
-                         row_end - row_begin, xq, act_row, n, w.cols, y + row_begin, w.rows);
+    const auto add_bias = [&](int64_t row_begin, int64_t row_end) {
       if (bias)
         for (int64_t t = 0; t < n; ++t)
           for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
+    };
+    if (w.layout == weight_layout::interleaved8) {
+      // Threads take whole groups of 8 rows.
+      constexpr int64_t g = quant::interleave_group_rows;
+      pool_.parallel_for((w.rows + g - 1) / g, 2, [&](int64_t begin, int64_t end) {
+        const int64_t row_begin = begin * g, row_end = std::min(w.rows, end * g);
+        quant::matmul_interleaved(quant_isa_, weight_type, w.data, w.rows, row_begin, row_end, xq, act_row, n, w.cols,
+                                  y + row_begin, w.rows);
+        add_bias(row_begin, row_end);
+      });
+      return;
+    }
+    pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
+      quant::matmul_rows(quant_isa_, weight_type, w.data + size_t(row_begin) * weight_row, weight_row,
+                         row_end - row_begin, xq, act_row, n, w.cols, y + row_begin, w.rows);
+      add_bias(row_begin, row_end);
     });
   }
 
