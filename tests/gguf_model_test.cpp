@@ -435,15 +435,15 @@ TEST(GgufModelStories, QuantizeWritesLoadableFiles) {
   EXPECT_NE(bad.err.find("unknown GGUF output type"), std::string::npos) << bad.err;
 }
 
-// The CPU backend interleaves Q4_0, Q8_0 and IQ4_NL matrices at load (load_options::
-// repack_weights): logits and greedy tokens must be bitwise those of the file's own layout,
+// The CPU backend interleaves Q4_0, Q8_0, IQ4_NL, F16, BF16 and F32 matrices at load
+// (load_options::repack_weights): logits and greedy tokens must be bitwise those of the file's own layout,
 // including tied embeddings (looked up in the interleaved output matrix), experts and MLA; the
 // file itself must not change (the mapping is copy-on-write).
 TEST(GgufRepack, InterleavedWeightsGiveBitwiseTheSameLogits) {
   if (!quant::has_interleaved_kernel(quant::best_isa(), quant::qtype::q4_0)) GTEST_SKIP() << "no SIMD kernels here";
   test::temp_dir dir("gguf");
   for (const char* fixture : {"llama2", "qwen3", "mixtral", "deepseek_v2", "gpt_oss"}) {
-    for (const char* type : {"Q4_0", "Q8_0", "IQ4_NL"}) {
+    for (const char* type : {"Q4_0", "Q8_0", "IQ4_NL", "F16", "BF16", "F32"}) {
       const fs::path file = dir / (std::string(fixture) + "-" + type + ".gguf");
       convert_to_gguf(test::fixtures() / "models" / fixture, file, parse_gguf_type(type));
       const std::string before = read_text_file(file, size_t(1) << 30);

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/simd_kernels.h"
+#include "core/row_interleave.h"
 
 namespace owl {
 namespace {
@@ -77,6 +78,48 @@ TEST_P(KernelsMatmul, Avx512TilesAreBitwiseTheAvx2Ones) {
         ASSERT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
             << table->name << " " << rows << "x" << cols << " n=" << n;
       }
+  }
+}
+
+// Rows interleaved in groups of 8 (core/row_interleave.h, pieces of 8 elements) give bitwise
+// the plain rows' outputs through both interleaved kernels of every table.
+TEST_P(KernelsMatmul, InterleavedRowsAreBitwiseThePlainOnes) {
+  const simd::kernel_table& best = simd::best_kernels();
+  if (!best.gemv_interleaved) GTEST_SKIP() << "no SIMD kernels on this processor";
+  const size_t piece = 8 * dtype_size(GetParam());
+  for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{8, 8, 1}, {24, 256, 5}, {40, 1000, 13}, {16, 64, 2}, {32, 64, 40}}) {
+    const auto plain = store_as(GetParam(), random_floats(size_t(rows * cols), 8));
+    const auto x = random_floats(size_t(n * cols), 9);
+    const size_t row_bytes = plain.size() / size_t(rows);
+    auto grouped = plain;
+    interleave_groups(grouped.data(), rows, row_bytes, {piece, 0, piece});
+    if (cols > 8) ASSERT_NE(grouped, plain);  // one piece per row: the layouts coincide
+    std::vector<float> reference(size_t(n * rows));
+    best.gemv_rows(GetParam(), plain.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
+    for (const simd::kernel_table* table : {simd::avx2_kernels(), simd::avx512_kernels()}) {
+      if (!table) continue;
+      for (auto kernel : {table->gemv_interleaved, table->gemm_interleaved}) {
+        // Whole matrix, then the second half alone (a thread's share starts at a group).
+        std::vector<float> got(reference.size(), -1.0f);
+        kernel(GetParam(), grouped.data(), row_bytes, 0, rows, cols, x.data(), n, got.data(), rows);
+        ASSERT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
+            << table->name << " " << rows << "x" << cols << " n=" << n;
+        std::vector<float> half(reference.size(), -1.0f);
+        kernel(GetParam(), grouped.data(), row_bytes, rows / 2 / 8 * 8, rows, cols, x.data(), n, half.data(), rows);
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t r = 0; r < rows; ++r)
+            ASSERT_EQ(half[size_t(t * rows + r)], r >= rows / 2 / 8 * 8 ? reference[size_t(t * rows + r)] : -1.0f)
+                << table->name << " r=" << r;
+      }
+    }
+    // And the rows read back as stored.
+    std::vector<std::byte> row(row_bytes);
+    for (int64_t r = 0; r < rows; ++r) {
+      read_interleaved_row(grouped.data(), rows, row_bytes, {piece, 0, piece}, r, row.data());
+      ASSERT_EQ(std::memcmp(row.data(), plain.data() + size_t(r) * row_bytes, row_bytes), 0) << r;
+    }
+    deinterleave_groups(grouped.data(), rows, row_bytes, {piece, 0, piece});
+    EXPECT_EQ(grouped, plain);
   }
 }
 

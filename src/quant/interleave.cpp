@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/row_interleave.h"
 #include "owl/error.h"
 #include "quant/blocks.h"
 #include "quant/quant.h"
@@ -17,11 +18,10 @@ namespace {
 using namespace detail;
 
 constexpr int64_t group_rows = interleave_group_rows;
-constexpr int scale_bytes = 2;  // every interleavable block is a half scale, then its quants
-constexpr int piece_bytes = 4;
+static_assert(interleave_group_rows == interleave_rows_per_group);
 
-// Bytes of quants per block (16 or 32).
-int quant_bytes(qtype t) { return info(t).block_bytes - scale_bytes; }
+// Every interleavable block is a half scale, then its quants in 4-byte pieces.
+interleave_shape shape_of(qtype t) { return {size_t(info(t).block_bytes), 2, 4}; }
 
 int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
   if (!can_interleave(t))
@@ -33,77 +33,26 @@ int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
   return cols / info(t).block_size;
 }
 
-// Byte offsets inside an interleaved group: block b is the 8 rows' scales, then their quants.
-struct group_layout {
-  int64_t nb;
-  int qb;  // quant bytes per block and row
-  size_t block(int64_t b) const { return size_t(b) * (size_t(qb) + scale_bytes) * group_rows; }
-  size_t quants(int64_t b, int piece, int64_t row) const {
-    return block(b) + scale_bytes * group_rows + size_t(piece) * piece_bytes * group_rows + size_t(row) * piece_bytes;
-  }
-  size_t scale(int64_t b, int64_t row) const { return block(b) + size_t(row) * scale_bytes; }
-};
-
-// fn(offset in the group, offset in the plain block, bytes) for each piece of row r's block b.
-template <class F>
-void for_each_piece(const group_layout& g, int64_t b, int64_t r, const F& fn) {
-  fn(g.scale(b, r), size_t(0), size_t(scale_bytes));
-  for (int j = 0; j < g.qb / piece_bytes; ++j) fn(g.quants(b, j, r), size_t(scale_bytes + j * piece_bytes), size_t(piece_bytes));
-}
-
-void block_to_group(const group_layout& g, const std::byte* block, std::byte* group, int64_t b, int64_t r) {
-  for_each_piece(g, b, r, [&](size_t in_group, size_t in_block, size_t n) { std::memcpy(group + in_group, block + in_block, n); });
-}
-
-void group_to_block(const group_layout& g, const std::byte* group, std::byte* block, int64_t b, int64_t r) {
-  for_each_piece(g, b, r, [&](size_t in_group, size_t in_block, size_t n) { std::memcpy(block + in_block, group + in_group, n); });
-}
-
-void rewrite_groups(qtype t, std::byte* weights, int64_t rows, int64_t cols, bool to_group, const char* what) {
-  const int64_t nb = checked_blocks(t, cols, what);
-  const group_layout layout{nb, quant_bytes(t)};
-  const size_t row_bytes = quant::row_bytes(t, cols), block_bytes = size_t(info(t).block_bytes);
-  std::vector<std::byte> copy(row_bytes * group_rows);
-  for (int64_t r0 = 0; r0 + group_rows <= rows; r0 += group_rows) {
-    std::byte* group = weights + size_t(r0) * row_bytes;
-    std::memcpy(copy.data(), group, copy.size());
-    // copy holds the 8 rows as they were (either layout); the group is rewritten from it.
-    for (int64_t r = 0; r < group_rows; ++r)
-      for (int64_t b = 0; b < nb; ++b) {
-        const size_t plain = size_t(r) * row_bytes + size_t(b) * block_bytes;
-        if (to_group) block_to_group(layout, copy.data() + plain, group, b, r);
-        else group_to_block(layout, copy.data(), group + plain, b, r);
-      }
-  }
-}
-
 }  // namespace
 
 bool can_interleave(qtype t) { return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl; }
 
 void interleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols) {
-  rewrite_groups(t, weights, rows, cols, true, "interleave_rows");
+  checked_blocks(t, cols, "interleave_rows");
+  interleave_groups(weights, rows, row_bytes(t, cols), shape_of(t));
 }
 
 void deinterleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols) {
-  rewrite_groups(t, weights, rows, cols, false, "deinterleave_rows");
+  checked_blocks(t, cols, "deinterleave_rows");
+  deinterleave_groups(weights, rows, row_bytes(t, cols), shape_of(t));
 }
 
 void dequantize_interleaved_row(qtype t, const std::byte* weights, int64_t rows, int64_t row, int64_t cols,
                                 float* out) {
-  const int64_t nb = checked_blocks(t, cols, "dequantize_interleaved_row");
-  if (row < 0 || row >= rows)
-    fail("quant: dequantize_interleaved_row", "row " + std::to_string(row) + " of a matrix of " + std::to_string(rows));
-  const size_t row_bytes = quant::row_bytes(t, cols);
-  const int64_t r0 = row / group_rows * group_rows;
-  if (r0 + group_rows > rows) return dequantize_row(t, weights + size_t(row) * row_bytes, out, cols);
-  const group_layout layout{nb, quant_bytes(t)};
-  const std::byte* group = weights + size_t(r0) * row_bytes;
-  std::vector<std::byte> block(size_t(info(t).block_bytes));
-  for (int64_t b = 0; b < nb; ++b) {
-    group_to_block(layout, group, block.data(), b, row - r0);
-    dequantize_row(t, block.data(), out + b * info(t).block_size, info(t).block_size);
-  }
+  checked_blocks(t, cols, "dequantize_interleaved_row");
+  std::vector<std::byte> plain(row_bytes(t, cols));
+  read_interleaved_row(weights, rows, plain.size(), shape_of(t), row, plain.data());
+  dequantize_row(t, plain.data(), out, cols);
 }
 
 bool has_interleaved_kernel(kernel_isa isa, qtype t) {

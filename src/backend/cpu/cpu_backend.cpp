@@ -1,6 +1,7 @@
 // cpu_backend.cpp — the reference CPU backend: scalar kernels spread over a thread pool.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/scalar_kernels.h"
 #include "backend/cpu/simd_kernels.h"
+#include "core/row_interleave.h"
 #include "quant/quant.h"
 #include "core/thread_pool.h"
 #include "owl/error.h"
@@ -33,6 +35,22 @@ constexpr int64_t attention_head_tile = 4;
 // contiguous range: enumerating tokens 0, n-1, 1, n-2, ... gives every range a fair share.
 inline int64_t balanced_token(int64_t k, int64_t n) { return k % 2 == 0 ? k / 2 : n - 1 - k / 2; }
 
+// y[t * y_stride + r] += bias[r] for rows [row_begin, row_end) of every token (bias may be null).
+inline void add_bias(const float* bias, int64_t n, int64_t y_stride, int64_t row_begin, int64_t row_end, float* y) {
+  if (!bias) return;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = row_begin; r < row_end; ++r) y[t * y_stride + r] += bias[r];
+}
+
+// Float rows interleave in pieces of 8 elements (one vector after widening), no head.
+inline interleave_shape float_shape(dtype type) {
+  const size_t piece = 8 * dtype_size(type);
+  return {piece, 0, piece};
+}
+inline bool float_interleavable(const weight_matrix& w) {
+  return (w.type == dtype::f16 || w.type == dtype::bf16 || w.type == dtype::f32) && w.cols % 8 == 0;
+}
+
 class cpu_backend final : public backend {
  public:
   cpu_backend(int threads, const simd::kernel_table& kernels) : pool_(threads), kernels_(kernels) {
@@ -46,20 +64,27 @@ class cpu_backend final : public backend {
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
-  // Q4_0, Q8_0 and IQ4_NL matrices are interleaved when SIMD kernels run them: each group of 8
-  // rows becomes one sequential stream the kernels read with no unpacking (decode steps ran
-  // compute-bound on the plain rows). Same bytes, same results, bitwise.
+  // Matrices are interleaved in groups of 8 rows when SIMD kernels run them: Q4_0, Q8_0 and
+  // IQ4_NL (quant.h) and F16, BF16 and F32 with whole 8-column pieces (core/row_interleave.h).
+  // A decode step then reads one sequential stream per group instead of one per row; the
+  // quantized ones also need no unpacking. Same bytes, bitwise the same results.
   void adopt_weight(weight_matrix& w, std::span<std::byte> bytes) override {
-    if (!is_quantized(w.type) || w.layout != weight_layout::rows || w.rows < quant::interleave_group_rows) return;
-    const quant::qtype type = quant::qtype(size_t(w.type) - size_t(dtype::q4_0));
-    if (!quant::has_interleaved_kernel(quant_isa_, type)) return;
-    const size_t row_bytes = quant::row_bytes(type, w.cols);
+    if (w.layout != weight_layout::rows || w.rows < interleave_rows_per_group) return;
+    const size_t row_bytes = dtype_row_bytes(w.type, w.cols);
+    std::function<void(std::byte*, int64_t)> interleave;  // (first row, rows)
+    if (is_quantized(w.type)) {
+      const quant::qtype type = quant::qtype(size_t(w.type) - size_t(dtype::q4_0));
+      if (!quant::has_interleaved_kernel(quant_isa_, type)) return;
+      interleave = [&, type](std::byte* rows, int64_t count) { quant::interleave_rows(type, rows, count, w.cols); };
+    } else {
+      if (!kernels_.gemv_interleaved || !float_interleavable(w)) return;
+      interleave = [&](std::byte* rows, int64_t count) { interleave_groups(rows, count, row_bytes, float_shape(w.type)); };
+    }
     if (bytes.data() != w.data || bytes.size() != size_t(w.rows) * row_bytes)
       fail("adopt_weight", "the writable bytes are not the matrix's own");
-    const int64_t groups = w.rows / quant::interleave_group_rows;
-    pool_.parallel_for(groups, 64, [&](int64_t begin, int64_t end) {
-      quant::interleave_rows(type, bytes.data() + size_t(begin * quant::interleave_group_rows) * row_bytes,
-                             (end - begin) * quant::interleave_group_rows, w.cols);
+    constexpr int64_t g = interleave_rows_per_group;
+    pool_.parallel_for(w.rows / g, 64, [&](int64_t begin, int64_t end) {
+      interleave(bytes.data() + size_t(begin * g) * row_bytes, (end - begin) * g);
     });
     w.layout = weight_layout::interleaved8;
   }
@@ -69,15 +94,29 @@ class cpu_backend final : public backend {
     // must not depend on how many tokens share the call (batch invariance).
     if (is_quantized(w.type)) return quantized_matmul(w, bias, x, n, y);
     const size_t row_bytes = dtype_row_bytes(w.type, w.cols);
+    if (w.layout == weight_layout::interleaved8) {
+      // Threads take whole groups; the last rows % 8 rows are stored plainly.
+      constexpr int64_t g = interleave_rows_per_group;
+      const int64_t grouped_rows = w.rows / g * g;
+      const bool gemm = n >= gemm_min_tokens;
+      const auto grouped = gemm ? kernels_.gemm_interleaved : kernels_.gemv_interleaved;
+      const auto plain = gemm ? kernels_.gemm_rows : kernels_.gemv_rows;
+      pool_.parallel_for((w.rows + g - 1) / g, 2, [&](int64_t begin, int64_t end) {
+        const int64_t row_begin = begin * g, row_end = std::min(w.rows, end * g);
+        const int64_t split = std::min(row_end, grouped_rows);
+        if (split > row_begin) grouped(w.type, w.data, row_bytes, row_begin, split, w.cols, x, n, y, w.rows);
+        if (row_end > split) plain(w.type, w.data, row_bytes, split, row_end, w.cols, x, n, y, w.rows);
+        add_bias(bias, n, w.rows, row_begin, row_end, y);
+      });
+      return;
+    }
     if (kernels_.gemv_rows) {
       // Prompts widen F16/BF16 weights once per block of tokens (GEMM); decode steps stream
       // the stored weights. Both give bitwise the same rows.
       const auto kernel = n >= gemm_min_tokens ? kernels_.gemm_rows : kernels_.gemv_rows;
       pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
         kernel(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
-        if (bias)
-          for (int64_t t = 0; t < n; ++t)
-            for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
+        add_bias(bias, n, w.rows, row_begin, row_end, y);
       });
       return;
     }
@@ -106,11 +145,18 @@ class cpu_backend final : public backend {
       if (ids[t] < 0 || ids[t] >= table.rows)
         fail("embedding", "token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
                               std::to_string(table.rows) + ")");
-      if (table.layout == weight_layout::interleaved8)  // a tied embedding shared with the output layer
+      float* row = out + t * table.cols;
+      if (table.layout == weight_layout::rows) {
+        scalar::to_f32(table.type, table.data + size_t(ids[t]) * row_bytes, table.cols, row);
+      } else if (is_quantized(table.type)) {  // a tied embedding, shared with the output layer
         quant::dequantize_interleaved_row(quant::qtype(size_t(table.type) - size_t(dtype::q4_0)), table.data,
-                                          table.rows, ids[t], table.cols, out + t * table.cols);
-      else
-        scalar::to_f32(table.type, table.data + size_t(ids[t]) * row_bytes, table.cols, out + t * table.cols);
+                                          table.rows, ids[t], table.cols, row);
+      } else {
+        thread_local std::vector<std::byte> plain;
+        plain.resize(row_bytes);
+        read_interleaved_row(table.data, table.rows, row_bytes, float_shape(table.type), ids[t], plain.data());
+        scalar::to_f32(table.type, plain.data(), table.cols, row);
+      }
     }
   }
 
@@ -257,11 +303,6 @@ class cpu_backend final : public backend {
     // Each thread takes a range of weight rows against every token: quant::matmul_rows tiles
     // rows x tokens so unpacked weights and activation loads are shared, while every output
     // keeps one canonical arithmetic (results do not depend on n: batch invariance).
-    const auto add_bias = [&](int64_t row_begin, int64_t row_end) {
-      if (bias)
-        for (int64_t t = 0; t < n; ++t)
-          for (int64_t r = row_begin; r < row_end; ++r) y[t * w.rows + r] += bias[r];
-    };
     if (w.layout == weight_layout::interleaved8) {
       // Threads take whole groups of 8 rows.
       constexpr int64_t g = quant::interleave_group_rows;
@@ -269,14 +310,14 @@ class cpu_backend final : public backend {
         const int64_t row_begin = begin * g, row_end = std::min(w.rows, end * g);
         quant::matmul_interleaved(quant_isa_, weight_type, w.data, w.rows, row_begin, row_end, xq, act_row, n, w.cols,
                                   y + row_begin, w.rows);
-        add_bias(row_begin, row_end);
+        add_bias(bias, n, w.rows, row_begin, row_end, y);
       });
       return;
     }
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
       quant::matmul_rows(quant_isa_, weight_type, w.data + size_t(row_begin) * weight_row, weight_row,
                          row_end - row_begin, xq, act_row, n, w.cols, y + row_begin, w.rows);
-      add_bias(row_begin, row_end);
+      add_bias(bias, n, w.rows, row_begin, row_end, y);
     });
   }
 

@@ -21,10 +21,12 @@ namespace avx2_float {
 #define OWL_SIMD OWL_AVX2
 #define OWL_FLOAT_ROWS 4
 #define OWL_FLOAT_TOKENS 3
+#define OWL_FLOAT_GROUP_TOKENS 1
 #include "backend/cpu/simd_float_impl.inc"
 #undef OWL_SIMD
 #undef OWL_FLOAT_ROWS
 #undef OWL_FLOAT_TOKENS
+#undef OWL_FLOAT_GROUP_TOKENS
 }  // namespace avx2_float
 
 namespace {
@@ -53,7 +55,9 @@ void attend_heads_avx2(const attention_args& a, const float* q, int64_t n_q, int
                        int64_t n_keys, const float* sinks, float* scores, float* out);
 
 const kernel_table* avx2_kernels() {
-  static const kernel_table table{"avx2", &avx2_float::gemv_rows, &avx2_float::gemm_rows, &dot_f32_avx2, &attend_heads_avx2};
+  static const kernel_table table{"avx2",         &avx2_float::gemv_rows,        &avx2_float::gemm_rows,
+                                  &dot_f32_avx2,  &attend_heads_avx2,            &avx2_float::gemv_interleaved,
+                                  &avx2_float::gemm_interleaved};
   static const bool supported = cpu_has_avx2_fma_f16c();
   return supported ? &table : nullptr;
 }

@@ -19,6 +19,7 @@ namespace avx512_float {
 #define OWL_SIMD __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 #define OWL_FLOAT_ROWS 4
 #define OWL_FLOAT_TOKENS 6
+#define OWL_FLOAT_GROUP_TOKENS 3
 #include "backend/cpu/simd_float_impl.inc"
 }  // namespace avx512_float
 
@@ -26,8 +27,9 @@ const kernel_table* avx512_kernels() {
   const kernel_table* avx2 = avx2_kernels();
   if (!avx2 || !cpu::has_avx512_vl()) return nullptr;
   // Attention and the plain dot product stay the AVX2 ones; only the matmul tiles grow.
-  static const kernel_table table{"avx512", &avx512_float::gemv_rows, &avx512_float::gemm_rows, avx2->dot_f32,
-                                  avx2->attend_heads};
+  static const kernel_table table{"avx512",          &avx512_float::gemv_rows,        &avx512_float::gemm_rows,
+                                  avx2->dot_f32,     avx2->attend_heads,              &avx512_float::gemv_interleaved,
+                                  &avx512_float::gemm_interleaved};
   return &table;
 }
 

@@ -36,6 +36,10 @@ struct kernel_table {
   gemm_rows_fn gemm_rows = nullptr;
   float (*dot_f32)(const float*, const float*, int64_t) = nullptr;
   attend_heads_fn attend_heads = nullptr;  // null: scalar::attend_one per head
+  // gemv_rows / gemm_rows over rows interleaved in groups of 8 (core/row_interleave.h, pieces of
+  // 8 elements, no head): [row_begin, row_end) whole groups, cols % 8 == 0; bitwise the same.
+  gemm_rows_fn gemv_interleaved = nullptr;
+  gemm_rows_fn gemm_interleaved = nullptr;
 };
 
 // True when the processor (and OS) support AVX2, FMA and F16C.

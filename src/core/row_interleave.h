@@ -1,0 +1,33 @@
+// core/row_interleave.h — rewriting groups of 8 matrix rows so that the CPU kernels read one
+// sequential stream per group (src/quant for the block formats, src/backend/cpu for F16, BF16
+// and F32).
+//
+// A row is a sequence of blocks of equal size; each block is a head (a scale, or nothing)
+// followed by pieces of equal size. In a group of 8 rows, block after block: the 8 rows'
+// heads, then piece 0 of rows 0..7, piece 1 of rows 0..7, ... — so one vector load of a piece
+// column holds the same elements of 8 rows. The rewrite is in place, same size, lossless
+// (deinterleave_groups restores every byte); rows past the last full group stay as they were.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace owl {
+
+inline constexpr int64_t interleave_rows_per_group = 8;
+
+struct interleave_shape {
+  size_t block_bytes = 0;  // head_bytes + a whole number of pieces
+  size_t head_bytes = 0;   // 0: no head
+  size_t piece_bytes = 0;
+};
+
+// In place over `rows` rows of `row_bytes` (a whole number of blocks). Throws owl::error on a
+// shape that does not divide evenly.
+void interleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape);
+void deinterleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape);
+// Row `row` of an interleaved matrix of `rows` rows, copied out in the plain layout (row_bytes).
+void read_interleaved_row(const std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape,
+                          int64_t row, std::byte* out);
+
+}  // namespace owl
