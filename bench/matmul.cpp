@@ -80,7 +80,7 @@ int main(int argc, char** argv) try {
     // "/x8": the same over rows interleaved in groups of 8, as the CPU backend stores them.
     std::vector<std::byte> interleaved = w;
     const size_t piece = 8 * element;
-    owl::interleave_groups(interleaved.data(), rows, wrb, {piece, 0, piece});
+    owl::interleave_groups(interleaved.data(), interleaved.data(), rows, wrb, {piece, 0, piece});
     for (const bool grouped : {false, true}) {
       for (const bool gemm : {true, false}) {
         const auto kernel = grouped ? (gemm ? kernels.gemm_interleaved : kernels.gemv_interleaved)
@@ -121,7 +121,7 @@ int main(int argc, char** argv) try {
     if (!can_interleave(t)) continue;
     // The same rows interleaved in groups of 8 (the CPU backend's layout for these formats).
     std::vector<std::byte> interleaved = w;
-    interleave_rows(t, interleaved.data(), rows, cols);
+    interleave_rows(t, interleaved.data(), interleaved.data(), rows, cols);
     for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512_vnni}) {
       if (!has_interleaved_kernel(isa, t)) continue;
       double best = 1e30;

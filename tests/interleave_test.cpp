@@ -53,11 +53,15 @@ TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{8, 32}, {13, 64}, {24, 256}, {3, 64}, {40, 2048}}) {
       const bytes plain = make_random_blocks(t, rows, cols, uint32_t(rows * cols));
       bytes w = plain;
-      interleave_rows(t, w.data(), rows, cols);
+      interleave_rows(t, w.data(), w.data(), rows, cols);
       const size_t grouped = size_t(rows / 8 * 8) * row_bytes(t, cols);
       if (rows >= 8) EXPECT_NE(std::memcmp(w.data(), plain.data(), grouped), 0) << info(t).name << " rows " << rows;
       // Rows past the last full group keep the plain layout.
       EXPECT_EQ(std::memcmp(w.data() + grouped, plain.data() + grouped, w.size() - grouped), 0) << info(t).name;
+      // Into other memory (how the backend copies mapped weights): the same bytes, tail included.
+      bytes copy(plain.size());
+      interleave_rows(t, plain.data(), copy.data(), rows, cols);
+      EXPECT_EQ(copy, w) << info(t).name << " rows " << rows;
       deinterleave_rows(t, w.data(), rows, cols);
       EXPECT_EQ(w, plain) << info(t).name << " rows " << rows << " cols " << cols;
     }
@@ -71,7 +75,7 @@ TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
     const int64_t cols = 64, nb = 2;
     const bytes plain = make_random_blocks(t, 8, cols, 11);
     bytes w = plain;
-    interleave_rows(t, w.data(), 8, cols);
+    interleave_rows(t, w.data(), w.data(), 8, cols);
     const int block = info(t).block_bytes, quants = block - 2;
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* group_block = w.data() + size_t(b) * 8 * size_t(block);
@@ -91,7 +95,7 @@ TEST(Interleave, RowsDequantizeAsTheyWere) {
     const int64_t rows = 21, cols = 96;
     const bytes plain = make_weights(t, rows, cols, 3);
     bytes w = plain;
-    interleave_rows(t, w.data(), rows, cols);
+    interleave_rows(t, w.data(), w.data(), rows, cols);
     std::vector<float> want(static_cast<size_t>(cols)), got(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
       dequantize_row(t, plain.data() + size_t(r) * row_bytes(t, cols), want.data(), cols);
@@ -107,7 +111,7 @@ TEST(Interleave, KernelsGiveBitwiseThePlainRowsOutputs) {
       const int64_t rows = 35, cols = 256;  // four groups and 3 plain rows
       const bytes plain = random_bits ? make_random_blocks(t, rows, cols, 5) : make_weights(t, rows, cols, 5);
       bytes w = plain;
-      interleave_rows(t, w.data(), rows, cols);
+      interleave_rows(t, w.data(), w.data(), rows, cols);
       const size_t arb = row_bytes(qtype::q8_0, cols);
       for (int64_t n : {1, 2, 3, 5, 8, 9, 17}) {
         std::mt19937 rng{uint32_t(n)};
@@ -144,8 +148,8 @@ TEST(Interleave, RefusesOtherTypesAndRanges) {
   bytes w(row_bytes(qtype::q4_k, 256) * 8);
   EXPECT_FALSE(can_interleave(qtype::q4_k));
   EXPECT_FALSE(has_interleaved_kernel(kernel_isa::scalar, qtype::q4_0));
-  EXPECT_THROW(interleave_rows(qtype::q4_k, w.data(), 8, 256), error);
-  EXPECT_THROW(interleave_rows(qtype::q4_0, w.data(), 8, 33), error);
+  EXPECT_THROW(interleave_rows(qtype::q4_k, w.data(), w.data(), 8, 256), error);
+  EXPECT_THROW(interleave_rows(qtype::q4_0, w.data(), w.data(), 8, 33), error);
   if (!has_interleaved_kernel(best_isa(), qtype::q4_0)) GTEST_SKIP() << "no interleaved kernel on this CPU";
   const bytes q = make_weights(qtype::q4_0, 16, 64, 1);
   bytes a(row_bytes(qtype::q8_0, 64));

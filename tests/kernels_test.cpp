@@ -92,7 +92,7 @@ TEST_P(KernelsMatmul, InterleavedRowsAreBitwiseThePlainOnes) {
     const auto x = random_floats(size_t(n * cols), 9);
     const size_t row_bytes = plain.size() / size_t(rows);
     auto grouped = plain;
-    interleave_groups(grouped.data(), rows, row_bytes, {piece, 0, piece});
+    interleave_groups(grouped.data(), grouped.data(), rows, row_bytes, {piece, 0, piece});
     if (cols > 8) ASSERT_NE(grouped, plain);  // one piece per row: the layouts coincide
     std::vector<float> reference(size_t(n * rows));
     best.gemv_rows(GetParam(), plain.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);

@@ -58,6 +58,8 @@ class safetensors_file {
   // Like find, but a missing tensor is an owl::error naming the file and the tensor.
   const tensor_view& get(std::string_view name) const;
   const std::filesystem::path& path() const { return path_; }
+  // The whole mapped file (tensor data points inside it).
+  std::span<const std::byte> mapped_bytes() const { return {static_cast<const std::byte*>(mapping_), mapping_size_}; }
 
  private:
   safetensors_file() = default;
@@ -74,22 +76,23 @@ class weight_store {
   static std::unique_ptr<weight_store> open_dir(const std::filesystem::path& dir);
   // A store over tensors that live elsewhere (e.g. a GGUF mapping that `owner` keeps alive),
   // already renamed to Hugging Face names. Names must be unique.
-  // writable: the views' bytes may be rewritten in place (a copy-on-write mapping, owned
-  // buffers), which lets a backend adopt its own weight layout at load.
+  // `mapped`: the read-only file mappings the views may point into (see is_mapped).
   static std::unique_ptr<weight_store> from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
-                                                  const std::filesystem::path& source, bool writable = false);
+                                                  const std::filesystem::path& source,
+                                                  std::vector<std::span<const std::byte>> mapped = {});
   const tensor_view* find(std::string_view name) const;
   const tensor_view& get(std::string_view name) const;  // missing -> owl::error with a hint
   std::vector<std::string> names() const;
   const std::filesystem::path& dir() const { return dir_; }
-  bool writable() const { return writable_; }
+  // Whether p lies in a read-only file mapping (else in a buffer the store's owner allocated).
+  bool is_mapped(const std::byte* p) const;
 
  private:
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<safetensors_file>> files_;
   std::vector<tensor_view> views_;       // from_views: the tensors
   std::shared_ptr<const void> owner_;    // from_views: keeps their bytes alive
-  bool writable_ = false;
+  std::vector<std::span<const std::byte>> mapped_;
   std::map<std::string, const tensor_view*, std::less<>> by_name_;
 };
 

@@ -71,7 +71,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
   auto state = std::make_shared<decoder_model_state>();
   if (is_gguf_file(dir)) {
     // A GGUF file: its metadata says what config.json would, its tensors map to the same names.
-    gguf_model_source source = read_gguf_model(dir, options.repack_weights);
+    gguf_model_source source = read_gguf_model(dir);
     state->config = std::move(source.config);
     state->store = std::move(source.store);
     state->defaults = read_generation_defaults(source.generation_config, dir.string(), state->config);
@@ -98,8 +98,7 @@ std::shared_ptr<model> model::load(const std::filesystem::path& dir, const load_
     fail("load options", "KV cache type " + std::string(dtype_name(options.kv_type)) + " is not supported",
          "use f32 or f16");
   int64_t repacked_bytes = 0;
-  if (options.repack_weights && state->store->writable())
-    repacked_bytes = adopt_weight_layouts(state->weights, *state->compute);
+  if (options.repack_weights) repacked_bytes = adopt_weight_layouts(state->weights, *state->store, *state->compute);
   state->kv_type = options.kv_type;
 
   model_info& info = state->info;

@@ -45,7 +45,7 @@ std::vector<matrix_use> every_matrix(model_weights& w) {
 
 }  // namespace
 
-int64_t adopt_weight_layouts(model_weights& w, backend& compute) {
+int64_t adopt_weight_layouts(model_weights& w, const weight_store& store, backend& compute) {
   int64_t adopted = 0;
   std::vector<matrix_use> uses = every_matrix(w);
   std::sort(uses.begin(), uses.end(), [](const matrix_use& a, const matrix_use& b) {
@@ -65,11 +65,15 @@ int64_t adopt_weight_layouts(model_weights& w, backend& compute) {
                                         [](const matrix_use& u) { return u.multiplied; });
     if (!overlaps_before && !overlaps_after && multiplied) {
       weight_matrix& first = *uses[i].m;
-      // The store is writable (a copy-on-write mapping or owned buffers): see model::load.
-      std::span<std::byte> bytes(const_cast<std::byte*>(first.data), size_t(uses[i].end() - uses[i].begin()));
-      compute.adopt_weight(first, bytes);
-      for (size_t k = i + 1; k < j; ++k) uses[k].m->layout = first.layout;
-      if (first.layout != weight_layout::rows) adopted += int64_t(bytes.size());
+      const int64_t bytes = uses[i].end() - uses[i].begin();
+      // Bytes outside the store's file mappings are buffers of the model's own (rebuilt or
+      // gathered tensors), which the backend may rewrite in place.
+      compute.adopt_weight(first, store.is_mapped(first.data) ? nullptr : const_cast<std::byte*>(first.data));
+      for (size_t k = i + 1; k < j; ++k) {
+        uses[k].m->data = first.data;
+        uses[k].m->layout = first.layout;
+      }
+      if (first.layout != weight_layout::rows) adopted += bytes;
     }
     i = j;
   }

@@ -85,10 +85,9 @@ struct model_weights {
 // tensors the architecture does not use. The store must outlive the returned weights.
 model_weights bind_weights(const weight_store& store, const model_config& config);
 
-// Offers every matrix to compute.adopt_weight once, so the backend may rewrite it in place
-// into its preferred layout (tied matrices together; overlapping ones never). Every matrix's
-// bytes must be writable: a weight_store::writable() store, or owned buffers. Returns the
-// bytes of the matrices the backend rewrote.
-int64_t adopt_weight_layouts(model_weights& w, backend& compute);
+// Offers every matrix to compute.adopt_weight once, so the backend may put it into its
+// preferred layout (tied matrices together; overlapping ones never). `store` tells mapped
+// bytes from the model's own buffers. Returns the bytes of the matrices the backend rewrote.
+int64_t adopt_weight_layouts(model_weights& w, const weight_store& store, backend& compute);
 
 }  // namespace owl

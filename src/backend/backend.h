@@ -64,10 +64,12 @@ class backend {
   virtual const char* name() const = 0;
   virtual int threads() const = 0;
 
-  // Offered every weight matrix once at load, before any op uses it: the backend may rewrite
-  // `bytes` (exactly w's bytes, writable: a private mapping or an owned buffer) in place into
-  // a layout it multiplies faster, and says so in w.layout. The default keeps the rows.
-  virtual void adopt_weight(weight_matrix& w, std::span<std::byte> bytes) { (void)w, (void)bytes; }
+  // Offered every weight matrix once at load, before any op uses it: the backend may put it
+  // into a layout it multiplies faster and say so in w.layout. `writable` is w.data when the
+  // bytes are a buffer of the model's own (rewrite them in place), null when they are a
+  // read-only file mapping (copy them into memory of the backend's own, w.data pointing
+  // there, and release the mapped pages). The default keeps the rows as they are.
+  virtual void adopt_weight(weight_matrix& w, std::byte* writable) { (void)w, (void)writable; }
 
   // y[t, r] = sum_c x[t, c] * w[r, c] + (bias ? bias[r] : 0)     x: [n, w.cols], y: [n, w.rows]
   virtual void matmul(const weight_matrix& w, const float* bias, const float* x, int64_t n, float* y) = 0;

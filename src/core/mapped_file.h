@@ -1,4 +1,5 @@
-// core/mapped_file.h — a read-only memory mapping of a file (RAII), and a size-limited text reader.
+// core/mapped_file.h — a read-only memory mapping of a file (RAII), anonymous memory for large
+// buffers, and a size-limited text reader.
 //
 // Both throw owl::error naming the file when it is missing, unreadable, not a regular file or (for
 // read_text_file) larger than the caller's limit. A mapping stays valid while its owner lives; if
@@ -16,12 +17,8 @@ namespace owl {
 
 class mapped_file {
  public:
-  // read_only: writes fault. copy_on_write: the pages may be written, privately — a written
-  // page becomes the process's own copy and the file never changes (a backend rewriting
-  // weights into its layout at load).
-  enum class access { read_only, copy_on_write };
-  // Maps the whole file. An empty file gives an empty span (no mapping).
-  static mapped_file open(const std::filesystem::path& path, access mode = access::read_only);
+  // Maps the whole file read-only. An empty file gives an empty span (no mapping).
+  static mapped_file open(const std::filesystem::path& path);
 
   mapped_file() = default;
   ~mapped_file();
@@ -42,6 +39,30 @@ class mapped_file {
  private:
   void reset() noexcept;
   std::filesystem::path path_;
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Drops the pages wholly inside [data, data + size) of a read-only file mapping from this
+// process's resident set (madvise MADV_DONTNEED): the file still holds them, and a later read
+// maps them again. For weights copied into another layout, so they are not resident twice.
+void release_mapped_pages(const void* data, size_t size) noexcept;
+
+// Page-aligned anonymous memory for large buffers (weights rewritten at load). RAII.
+class anonymous_memory {
+ public:
+  // Throws owl::error naming `what` when the memory cannot be had.
+  static anonymous_memory allocate(size_t size, const std::string& what);
+  anonymous_memory() = default;
+  ~anonymous_memory();
+  anonymous_memory(anonymous_memory&& other) noexcept;
+  anonymous_memory& operator=(anonymous_memory&& other) noexcept;
+  anonymous_memory(const anonymous_memory&) = delete;
+  anonymous_memory& operator=(const anonymous_memory&) = delete;
+  std::byte* data() const { return static_cast<std::byte*>(data_); }
+  size_t size() const { return size_; }
+
+ private:
   void* data_ = nullptr;
   size_t size_ = 0;
 };

@@ -52,30 +52,37 @@ void for_each_part(const group_layout& g, size_t b, size_t r, const F& fn) {
   for (size_t j = 0; j < g.pieces(); ++j) fn(g.piece(b, j, r), plain + g.s.head_bytes + j * g.s.piece_bytes, g.s.piece_bytes);
 }
 
-void rewrite(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape, bool to_groups) {
+// src and dst may be the same bytes (in place) or disjoint ones.
+void rewrite(const std::byte* src, std::byte* dst, int64_t rows, size_t row_bytes, const interleave_shape& shape,
+             bool to_groups) {
   const group_layout g = checked_layout(row_bytes, shape);
-  const size_t blocks = row_bytes / shape.block_bytes;
-  std::vector<std::byte> copy(row_bytes * group_rows);
-  for (int64_t r0 = 0; r0 + group_rows <= rows; r0 += group_rows) {
-    std::byte* group = data + size_t(r0) * row_bytes;
-    std::memcpy(copy.data(), group, copy.size());  // the 8 rows as they were (either layout)
+  const size_t blocks = row_bytes / shape.block_bytes, group_bytes = row_bytes * group_rows;
+  std::vector<std::byte> copy(src == dst ? group_bytes : 0);
+  int64_t r0 = 0;
+  for (; r0 + group_rows <= rows; r0 += group_rows) {
+    const std::byte* from = src + size_t(r0) * row_bytes;
+    std::byte* to = dst + size_t(r0) * row_bytes;
+    if (src == dst) from = static_cast<const std::byte*>(std::memcpy(copy.data(), from, group_bytes));
     for (size_t r = 0; r < size_t(group_rows); ++r)
       for (size_t b = 0; b < blocks; ++b)
         for_each_part(g, b, r, [&](size_t in_group, size_t in_row, size_t n) {
-          if (to_groups) copy_part(group + in_group, copy.data() + r * row_bytes + in_row, n);
-          else copy_part(group + r * row_bytes + in_row, copy.data() + in_group, n);
+          if (to_groups) copy_part(to + in_group, from + r * row_bytes + in_row, n);
+          else copy_part(to + r * row_bytes + in_row, from + in_group, n);
         });
   }
+  if (src != dst && rows > r0)  // the rows past the last full group, as they are
+    std::memcpy(dst + size_t(r0) * row_bytes, src + size_t(r0) * row_bytes, size_t(rows - r0) * row_bytes);
 }
 
 }  // namespace
 
-void interleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape) {
-  rewrite(data, rows, row_bytes, shape, true);
+void interleave_groups(const std::byte* src, std::byte* dst, int64_t rows, size_t row_bytes,
+                       const interleave_shape& shape) {
+  rewrite(src, dst, rows, row_bytes, shape, true);
 }
 
 void deinterleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape) {
-  rewrite(data, rows, row_bytes, shape, false);
+  rewrite(data, data, rows, row_bytes, shape, false);
 }
 
 void read_interleaved_row(const std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape,

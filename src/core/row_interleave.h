@@ -5,8 +5,8 @@
 // A row is a sequence of blocks of equal size; each block is a head (a scale, or nothing)
 // followed by pieces of equal size. In a group of 8 rows, block after block: the 8 rows'
 // heads, then piece 0 of rows 0..7, piece 1 of rows 0..7, ... — so one vector load of a piece
-// column holds the same elements of 8 rows. The rewrite is in place, same size, lossless
-// (deinterleave_groups restores every byte); rows past the last full group stay as they were.
+// column holds the same elements of 8 rows. The layout has the plain one's size and loses
+// nothing (deinterleave_groups restores every byte); rows past the last full group stay plain.
 #pragma once
 
 #include <cstddef>
@@ -22,9 +22,12 @@ struct interleave_shape {
   size_t piece_bytes = 0;
 };
 
-// In place over `rows` rows of `row_bytes` (a whole number of blocks). Throws owl::error on a
-// shape that does not divide evenly.
-void interleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape);
+// `rows` rows of `row_bytes` (a whole number of blocks) from src into dst, which are the same
+// bytes (in place) or do not overlap at all. Throws owl::error on a shape that does not divide
+// evenly.
+void interleave_groups(const std::byte* src, std::byte* dst, int64_t rows, size_t row_bytes,
+                       const interleave_shape& shape);
+// The inverse, in place.
 void deinterleave_groups(std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape);
 // Row `row` of an interleaved matrix of `rows` rows, copied out in the plain layout (row_bytes).
 void read_interleaved_row(const std::byte* data, int64_t rows, size_t row_bytes, const interleave_shape& shape,

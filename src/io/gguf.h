@@ -24,8 +24,6 @@
 #include <variant>
 #include <vector>
 
-#include "core/mapped_file.h"
-
 namespace owl {
 
 // Metadata value types; the numbers are the ones stored in the file.
@@ -179,12 +177,10 @@ class gguf_metadata_reader {
   std::string source_;
 };
 
-// One GGUF file, memory-mapped (tensor data is not copied): read-only, or copy-on-write for a
-// model whose backend may rewrite weights in place (mapped_file::access).
+// One GGUF file, memory-mapped read-only (tensor data is not copied).
 class gguf_file {
  public:
-  static std::unique_ptr<gguf_file> open(const std::filesystem::path& path,
-                                         mapped_file::access mode = mapped_file::access::read_only);
+  static std::unique_ptr<gguf_file> open(const std::filesystem::path& path);
   ~gguf_file();
   gguf_file(const gguf_file&) = delete;
   gguf_file& operator=(const gguf_file&) = delete;
@@ -196,6 +192,8 @@ class gguf_file {
   const gguf_tensor_info* find_tensor(std::string_view name) const;
   const gguf_tensor_info& get_tensor(std::string_view name) const;  // missing -> owl::error
   const std::filesystem::path& path() const { return path_; }
+  // The whole mapped file (tensor data points inside it).
+  std::span<const std::byte> mapped_bytes() const { return {static_cast<const std::byte*>(mapping_), mapping_size_}; }
 
   const gguf_metadata_reader& reader() const { return reader_; }
   const gguf_value* find(std::string_view key) const { return reader_.find(key); }

@@ -64,9 +64,9 @@ bool is_gguf_file(const fs::path& path) {
   return in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
-gguf_model_source read_gguf_model(const fs::path& path, bool writable) {
+gguf_model_source read_gguf_model(const fs::path& path) {
   auto owner = std::make_shared<gguf_weights>();
-  owner->file = gguf_file::open(path, writable ? mapped_file::access::copy_on_write : mapped_file::access::read_only);
+  owner->file = gguf_file::open(path);
   const gguf_arch& arch = gguf_arch_for_file(*owner->file);
   nlohmann::json config = read_gguf_model_config(arch, *owner->file);
   nlohmann::json generation;
@@ -78,7 +78,7 @@ gguf_model_source read_gguf_model(const fs::path& path, bool writable) {
   // The global rope only: llama.cpp scales no local (sliding-window) base with these factors.
   read_rope_freqs(*owner->file, source.config.ropes[0]);
   source.generation_config = std::move(generation);
-  source.store = weight_store::from_views(std::move(views), owner, path, writable);
+  source.store = weight_store::from_views(std::move(views), owner, path, {owner->file->mapped_bytes()});
   return source;
 }
 

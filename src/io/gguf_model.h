@@ -29,8 +29,6 @@ struct gguf_model_source {
   nlohmann::json generation_config;  // eos/bos ids
   std::unique_ptr<weight_store> store;  // tensors under Hugging Face names, [rows, cols] order
 };
-// writable: map the file copy-on-write, so that the store's tensors may be rewritten in place
-// (weight_store::writable) without ever changing the file.
-gguf_model_source read_gguf_model(const std::filesystem::path& path, bool writable = false);
+gguf_model_source read_gguf_model(const std::filesystem::path& path);
 
 }  // namespace owl

@@ -602,8 +602,8 @@ const gguf_array* gguf_metadata_reader::find_array(std::string_view key) const {
 gguf_file::gguf_file(const std::filesystem::path& path)
     : path_(path), reader_(contents_.metadata, path.string()) {}
 
-std::unique_ptr<gguf_file> gguf_file::open(const std::filesystem::path& path, mapped_file::access mode) {
-  mapped_file mapped = mapped_file::open(path, mode);
+std::unique_ptr<gguf_file> gguf_file::open(const std::filesystem::path& path) {
+  mapped_file mapped = mapped_file::open(path);
   std::unique_ptr<gguf_file> file(new gguf_file(path));
   file->contents_ = parse_gguf(mapped.bytes(), path.string());
   auto [mapping, size] = mapped.release();

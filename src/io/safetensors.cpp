@@ -435,6 +435,7 @@ std::unique_ptr<weight_store> weight_store::open_dir(const std::filesystem::path
       }
       found_in.emplace(it->first, file_name);
     }
+    store->mapped_.push_back(file->mapped_bytes());
     store->files_.push_back(std::move(file));
   };
 
@@ -511,16 +512,23 @@ std::unique_ptr<weight_store> weight_store::open_dir(const std::filesystem::path
 }
 
 std::unique_ptr<weight_store> weight_store::from_views(std::vector<tensor_view> views, std::shared_ptr<const void> owner,
-                                                       const std::filesystem::path& source, bool writable) {
+                                                       const std::filesystem::path& source,
+                                                       std::vector<std::span<const std::byte>> mapped) {
   auto store = std::unique_ptr<weight_store>(new weight_store());
   store->dir_ = source;
-  store->writable_ = writable;
+  store->mapped_ = std::move(mapped);
   store->views_ = std::move(views);
   store->owner_ = std::move(owner);
   for (const tensor_view& t : store->views_)
     if (!store->by_name_.emplace(t.name, &t).second)
       fail(source.string() + ": tensor " + quote_name(t.name), "appears twice", "tensor names must be unique");
   return store;
+}
+
+bool weight_store::is_mapped(const std::byte* p) const {
+  for (std::span<const std::byte> m : mapped_)
+    if (p >= m.data() && p < m.data() + m.size()) return true;
+  return false;
 }
 
 const tensor_view* weight_store::find(std::string_view name) const {

@@ -37,9 +37,9 @@ int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
 
 bool can_interleave(qtype t) { return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl; }
 
-void interleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols) {
+void interleave_rows(qtype t, const std::byte* src, std::byte* dst, int64_t rows, int64_t cols) {
   checked_blocks(t, cols, "interleave_rows");
-  interleave_groups(weights, rows, row_bytes(t, cols), shape_of(t));
+  interleave_groups(src, dst, rows, row_bytes(t, cols), shape_of(t));
 }
 
 void deinterleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols) {

@@ -72,17 +72,18 @@ void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row
                  int64_t y_stride);
 
 // --- interleaved weights ------------------------------------------------------------------
-// The CPU's layout for Q4_0, Q8_0 and IQ4_NL (a half scale and 4-byte pieces of quants per
-// block). Each full group of 8 rows is rewritten in place into the same bytes, block after
-// block: the 8 rows' scales ([8] halves), then [piece j][row r][quant bytes 4j..4j+3]. One
-// sequential stream then feeds 8 outputs per vector with no unpacking (a second stream for
-// the scales halved the speed from DRAM). Rows past the last full group keep the plain
-// layout. Nothing is lost: deinterleave_rows restores the file's bytes exactly.
+// The CPU's layout for Q4_0, Q8_0 and IQ4_NL: core/row_interleave.h with each block's half
+// scale as its head and its quants in 4-byte pieces. A full group of 8 rows keeps its size and
+// holds, block after block, the 8 rows' scales ([8] halves), then [piece j][row r][quant bytes
+// 4j..4j+3]: one sequential stream feeds 8 outputs per vector with no unpacking (a second
+// stream for the scales halved the speed from DRAM). Rows past the last full group stay plain;
+// deinterleave_rows restores the file's bytes exactly.
 inline constexpr int64_t interleave_group_rows = 8;
 bool can_interleave(qtype t);
-// Throws owl::error unless can_interleave(t) and cols is a multiple of the block size.
-void interleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols);
-void deinterleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols);
+// From src into dst (the same bytes, or disjoint ones). Throws owl::error unless
+// can_interleave(t) and cols is a multiple of the block size.
+void interleave_rows(qtype t, const std::byte* src, std::byte* dst, int64_t rows, int64_t cols);
+void deinterleave_rows(qtype t, std::byte* weights, int64_t rows, int64_t cols);  // in place
 // Row `row` of an interleaved matrix of `rows` rows, dequantized (an embedding lookup).
 void dequantize_interleaved_row(qtype t, const std::byte* weights, int64_t rows, int64_t row, int64_t cols,
                                 float* out);

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/scalar_kernels.h"
 #include "backend/cpu/simd_kernels.h"
+#include "core/mapped_file.h"
 #include "core/row_interleave.h"
 #include "quant/quant.h"
 #include "core/thread_pool.h"
@@ -67,25 +68,44 @@ class cpu_backend final : public backend {
   // Matrices are interleaved in groups of 8 rows when SIMD kernels run them: Q4_0, Q8_0 and
   // IQ4_NL (quant.h) and F16, BF16 and F32 with whole 8-column pieces (core/row_interleave.h).
   // A decode step then reads one sequential stream per group instead of one per row; the
-  // quantized ones also need no unpacking. Same bytes, bitwise the same results.
-  void adopt_weight(weight_matrix& w, std::span<std::byte> bytes) override {
+  // quantized ones also need no unpacking. Bitwise the same results.
+  void adopt_weight(weight_matrix& w, std::byte* writable) override {
     if (w.layout != weight_layout::rows || w.rows < interleave_rows_per_group) return;
     const size_t row_bytes = dtype_row_bytes(w.type, w.cols);
-    std::function<void(std::byte*, int64_t)> interleave;  // (first row, rows)
+    std::function<void(const std::byte*, std::byte*, int64_t)> interleave;  // (from, to, rows)
     if (is_quantized(w.type)) {
       const quant::qtype type = quant::qtype(size_t(w.type) - size_t(dtype::q4_0));
       if (!quant::has_interleaved_kernel(quant_isa_, type)) return;
-      interleave = [&, type](std::byte* rows, int64_t count) { quant::interleave_rows(type, rows, count, w.cols); };
+      interleave = [&, type](const std::byte* from, std::byte* to, int64_t rows) {
+        quant::interleave_rows(type, from, to, rows, w.cols);
+      };
     } else {
       if (!kernels_.gemv_interleaved || !float_interleavable(w)) return;
-      interleave = [&](std::byte* rows, int64_t count) { interleave_groups(rows, count, row_bytes, float_shape(w.type)); };
+      interleave = [&](const std::byte* from, std::byte* to, int64_t rows) {
+        interleave_groups(from, to, rows, row_bytes, float_shape(w.type));
+      };
     }
-    if (bytes.data() != w.data || bytes.size() != size_t(w.rows) * row_bytes)
-      fail("adopt_weight", "the writable bytes are not the matrix's own");
+    // Mapped weights go to anonymous memory of our own, a slice at a time, each slice's file
+    // pages released once copied, so the peak stays near the file's size. (Rewriting a
+    // copy-on-write mapping in place instead cost several seconds per GB in page copies and
+    // TLB shootdowns.)
+    std::byte* to = writable;
+    if (!to) {
+      owned_weights_.push_back(anonymous_memory::allocate(size_t(w.rows) * row_bytes, "weights in the CPU layout"));
+      to = owned_weights_.back().data();
+    }
     constexpr int64_t g = interleave_rows_per_group;
-    pool_.parallel_for(w.rows / g, 64, [&](int64_t begin, int64_t end) {
-      interleave(bytes.data() + size_t(begin * g) * row_bytes, (end - begin) * g);
-    });
+    const int64_t slice_rows = std::max<int64_t>(g, int64_t((8 << 20) / row_bytes) / g * g);
+    for (int64_t r0 = 0; r0 < w.rows; r0 += slice_rows) {
+      const int64_t slice = std::min(slice_rows, w.rows - r0);
+      pool_.parallel_for((slice + g - 1) / g, 4, [&](int64_t begin, int64_t end) {
+        const int64_t row_begin = r0 + begin * g, rows = std::min(end * g, slice) - begin * g;
+        const std::byte* from = w.data + size_t(row_begin) * row_bytes;
+        interleave(from, to + size_t(row_begin) * row_bytes, rows);
+        if (!writable) release_mapped_pages(from, size_t(rows) * row_bytes);
+      });
+    }
+    w.data = to;
     w.layout = weight_layout::interleaved8;
   }
 
@@ -322,6 +342,7 @@ class cpu_backend final : public backend {
   }
 
   thread_pool pool_;
+  std::vector<anonymous_memory> owned_weights_;  // weights copied out of a file mapping by adopt_weight
   std::vector<std::byte> activations_;  // quantized activations, reused between calls
   const simd::kernel_table& kernels_;
   quant::kernel_isa quant_isa_ = quant::kernel_isa::scalar;
