@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -794,6 +795,34 @@ TEST(QuantMatmul, EveryOutputIsBitwiseTheSingleDot) {
         for (int64_t j = 0; j < n; ++j)  // the stride's gap is left alone
           EXPECT_EQ(y[size_t(j * stride + rows)], -1.0f) << name_of(t);
       }
+    }
+  }
+}
+
+// The activation quantizers (SIMD where present) store bitwise what quantize_row stores, for
+// ordinary rows and for blocks of zeros, subnormals, huge values, infinities and NaNs.
+TEST(QuantActivations, SameBytesAsTheReferenceQuantizer) {
+  const int64_t n = 256 * 6;
+  std::vector<std::vector<float>> rows = {make_data("gaussian", size_t(n), 1), make_data("outliers", size_t(n), 2)};
+  std::vector<float> special = make_data("gaussian", size_t(n), 3);
+  for (int64_t i = 0; i < 256; ++i) special[size_t(i)] = 0.0f;                    // block 0: zeros
+  for (int64_t i = 256; i < 512; ++i) special[size_t(i)] *= 1e-42f;              // block 1: subnormals
+  for (int64_t i = 512; i < 768; ++i) special[size_t(i)] *= 3e37f;               // block 2: huge
+  special[300] = 0.0f;  // with an infinite inverse scale: 0 * inf
+  special[800] = std::numeric_limits<float>::infinity();                         // block 3
+  special[1100] = -std::numeric_limits<float>::infinity();                       // block 4
+  special[1300] = std::numeric_limits<float>::quiet_NaN();                       // block 5
+  special[1301] = -0.0f;
+  rows.push_back(special);
+  std::vector<float> halfway = make_data("gaussian", size_t(n), 4);  // exact .5 multiples: rounding ties
+  for (int64_t i = 0; i < n; ++i) halfway[size_t(i)] = float(int(halfway[size_t(i)] * 8)) / 8.0f + 0.5f / 127.0f;
+  rows.push_back(halfway);
+  for (qtype t : {qtype::q8_0, qtype::q8_k}) {
+    for (size_t k = 0; k < rows.size(); ++k) {
+      bytes want(row_bytes(t, n)), got(row_bytes(t, n));
+      quantize_row(t, rows[k].data(), want.data(), n);
+      quantize_activations(t, rows[k].data(), got.data(), n);
+      EXPECT_EQ(got, want) << name_of(t) << " row " << k;
     }
   }
 }

@@ -171,6 +171,9 @@ float dot_q2_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_q3_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_q8_k_q8_k(const std::byte*, const std::byte*, int64_t);
 float dot_iq4_xs_q8_k(const std::byte*, const std::byte*, int64_t);
+// The activation quantizers, bitwise the reference ones (activations_avx2.cpp).
+void quant_q8_0(const float*, std::byte*, int64_t);
+void quant_q8_k(const float*, std::byte*, int64_t);
 }  // namespace avx2
 #endif
 

@@ -148,6 +148,17 @@ void quantize_row(qtype t, const float* src, std::byte* dst, int64_t n) {
   if (nb > 0) row(t).quant(src, dst, nb);
 }
 
+void quantize_activations(qtype t, const float* src, std::byte* dst, int64_t n) {
+  const int64_t nb = blocks_of(t, n, "quantize_activations");
+#ifdef OWL_QUANT_X86
+  if (nb > 0 && isa_available(kernel_isa::avx2)) {
+    if (t == qtype::q8_0) return avx2::quant_q8_0(src, dst, nb);
+    if (t == qtype::q8_k) return avx2::quant_q8_k(src, dst, nb);
+  }
+#endif
+  if (nb > 0) row(t).quant(src, dst, nb);
+}
+
 qtype dot_activation_type(qtype t) { return row(t).activation; }
 
 kernel_isa best_isa() {

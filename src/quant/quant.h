@@ -42,6 +42,10 @@ void dequantize_row(qtype t, const std::byte* src, float* dst, int64_t n);
 // Reference (round-to-nearest with a per-block scale search) quantizer.
 void quantize_row(qtype t, const float* src, std::byte* dst, int64_t n);
 
+// quantize_row for an activation type (Q8_0, Q8_K), with SIMD where the CPU has it: bitwise
+// what quantize_row stores. Other types go to quantize_row.
+void quantize_activations(qtype t, const float* src, std::byte* dst, int64_t n);
+
 // The format each weight type's dot product wants its activations in:
 // q4_0, q5_0, q8_0, iq4_nl -> Q8_0; q4_1, q5_1, q8_1 -> Q8_1; k-quants, iq4_xs -> Q8_K.
 qtype dot_activation_type(qtype t);

@@ -318,7 +318,8 @@ class cpu_backend final : public backend {
     activations_.resize(size_t(n) * act_row);
     std::byte* xq = activations_.data();
     pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) quant::quantize_row(act_type, x + t * w.cols, xq + size_t(t) * act_row, w.cols);
+      for (int64_t t = begin; t < end; ++t)
+        quant::quantize_activations(act_type, x + t * w.cols, xq + size_t(t) * act_row, w.cols);
     });
     // Each thread takes a range of weight rows against every token: quant::matmul_rows tiles
     // rows x tokens so unpacked weights and activation loads are shared, while every output
