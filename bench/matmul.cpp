@@ -1,7 +1,7 @@
 // matmul.cpp — owl_bench_matmul: one thread's speed of the matrix products per weight type
-// and kernel (quant::matmul_rows for quantized types, the SIMD table's gemm_rows for F16/BF16/
-// F32; "/x8": quantized rows interleaved as the CPU backend stores them), timed in thread CPU time (best of several rounds) so other processes on the machine
-// disturb it little.
+// and kernel (quant::matmul_rows for quantized types, the SIMD table's matmul_rows for F16/BF16/
+// F32; "/x8": the rows interleaved in groups of 8 as the CPU backend stores them), timed in
+// thread CPU time (best of several rounds) so other processes on the machine disturb it little.
 // usage: owl_bench_matmul [--rows R] [--cols C] [--tokens N] [TYPE...]
 //        (default F16 Q4_0 Q8_0 Q4_K Q6_K)
 #include <time.h>
@@ -66,7 +66,7 @@ int main(int argc, char** argv) try {
   std::printf("%-7s %-12s %10s %10s %8s\n", "type", "isa", "ms", "GOP/s", "GB/s");
   for (owl::dtype t : float_types) {
     const auto& kernels = owl::simd::best_kernels();
-    if (!kernels.gemm_rows) continue;
+    if (!kernels.matmul_rows) continue;
     const size_t element = owl::dtype_size(t), wrb = element * size_t(cols);
     std::vector<std::byte> w(wrb * size_t(rows));
     for (int64_t i = 0; i < rows * cols; ++i) {
@@ -76,27 +76,22 @@ int main(int argc, char** argv) try {
       else { uint32_t u; std::memcpy(&u, &v, 4); const uint16_t h = uint16_t(u >> 16); std::memcpy(w.data() + 2 * i, &h, 2); }
     }
     std::vector<float> y(size_t(rows * tokens));
-    // gemm: rows widened once and tiled (prompts); gemv: the stored rows streamed (decode);
-    // "/x8": the same over rows interleaved in groups of 8, as the CPU backend stores them.
+    // The rows as stored, then interleaved in groups of 8 ("/x8") as the CPU backend keeps them.
     std::vector<std::byte> interleaved = w;
     const size_t piece = 8 * element;
     owl::interleave_groups(interleaved.data(), interleaved.data(), rows, wrb, {piece, 0, piece});
     for (const bool grouped : {false, true}) {
-      for (const bool gemm : {true, false}) {
-        const auto kernel = grouped ? (gemm ? kernels.gemm_interleaved : kernels.gemv_interleaved)
-                                    : (gemm ? kernels.gemm_rows : kernels.gemv_rows);
-        const int64_t kernel_rows = grouped ? rows / 8 * 8 : rows;
-        double best = 1e30;
-        for (int round = 0; round < 5; ++round) {
-          const double start = thread_seconds();
-          kernel(t, (grouped ? interleaved : w).data(), wrb, 0, kernel_rows, cols, x_f32.data(), tokens, y.data(), rows);
-          best = std::min(best, thread_seconds() - start);
-        }
-        std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n",
-                    t == owl::dtype::f16 ? "F16" : t == owl::dtype::bf16 ? "BF16" : "F32",
-                    (std::string(kernels.name) + (gemm ? "/gemm" : "/gemv") + (grouped ? "/x8" : "")).c_str(), 1e3 * best,
-                    2.0 * double(kernel_rows * cols * tokens) / best * 1e-9, double(w.size()) / best * 1e-9);
+      const auto kernel = grouped ? kernels.matmul_interleaved : kernels.matmul_rows;
+      const int64_t kernel_rows = grouped ? rows / 8 * 8 : rows;
+      double best = 1e30;
+      for (int round = 0; round < 5; ++round) {
+        const double start = thread_seconds();
+        kernel(t, (grouped ? interleaved : w).data(), wrb, 0, kernel_rows, cols, x_f32.data(), tokens, y.data(), rows);
+        best = std::min(best, thread_seconds() - start);
       }
+      std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", t == owl::dtype::f16 ? "F16" : t == owl::dtype::bf16 ? "BF16" : "F32",
+                  (std::string(kernels.name) + (grouped ? "/x8" : "")).c_str(), 1e3 * best,
+                  2.0 * double(kernel_rows * cols * tokens) / best * 1e-9, double(w.size()) / best * 1e-9);
     }
   }
   for (qtype t : types) {

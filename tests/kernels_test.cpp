@@ -58,9 +58,8 @@ TEST_P(KernelsMatmul, SimdMatchesScalar) {
 INSTANTIATE_TEST_SUITE_P(Types, KernelsMatmul, ::testing::Values(dtype::f32, dtype::f16, dtype::bf16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
-// The AVX-512 table runs the AVX2 arithmetic with larger register tiles: its gemv and gemm
-// give bitwise what AVX2's do, whatever the rows, tokens and tails (and so does each table's
-// gemv against its own gemm: batch invariance).
+// The AVX-512 table runs the AVX2 arithmetic with larger register tiles: its matmul gives
+// bitwise what AVX2's does, whatever the rows, tokens and tails.
 TEST_P(KernelsMatmul, Avx512TilesAreBitwiseTheAvx2Ones) {
   const simd::kernel_table* avx2 = simd::avx2_kernels();
   const simd::kernel_table* avx512 = simd::avx512_kernels();
@@ -70,14 +69,11 @@ TEST_P(KernelsMatmul, Avx512TilesAreBitwiseTheAvx2Ones) {
     const auto x = random_floats(size_t(n * cols), 7);
     const size_t row_bytes = bytes.size() / size_t(rows);
     std::vector<float> reference(size_t(n * rows));
-    avx2->gemv_rows(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
-    for (const simd::kernel_table* table : {avx2, avx512})
-      for (auto kernel : {table->gemv_rows, table->gemm_rows}) {
-        std::vector<float> got(reference.size());
-        kernel(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, got.data(), rows);
-        ASSERT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
-            << table->name << " " << rows << "x" << cols << " n=" << n;
-      }
+    avx2->matmul_rows(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
+    std::vector<float> got(reference.size());
+    avx512->matmul_rows(GetParam(), bytes.data(), row_bytes, 0, rows, cols, x.data(), n, got.data(), rows);
+    ASSERT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
+        << rows << "x" << cols << " n=" << n;
   }
 }
 
@@ -85,7 +81,7 @@ TEST_P(KernelsMatmul, Avx512TilesAreBitwiseTheAvx2Ones) {
 // the plain rows' outputs through both interleaved kernels of every table.
 TEST_P(KernelsMatmul, InterleavedRowsAreBitwiseThePlainOnes) {
   const simd::kernel_table& best = simd::best_kernels();
-  if (!best.gemv_interleaved) GTEST_SKIP() << "no SIMD kernels on this processor";
+  if (!best.matmul_interleaved) GTEST_SKIP() << "no SIMD kernels on this processor";
   const size_t piece = 8 * dtype_size(GetParam());
   for (auto [rows, cols, n] : {std::tuple<int64_t, int64_t, int64_t>{8, 8, 1}, {24, 256, 5}, {40, 1000, 13}, {16, 64, 2}, {32, 64, 40}}) {
     const auto plain = store_as(GetParam(), random_floats(size_t(rows * cols), 8));
@@ -95,10 +91,10 @@ TEST_P(KernelsMatmul, InterleavedRowsAreBitwiseThePlainOnes) {
     interleave_groups(grouped.data(), grouped.data(), rows, row_bytes, {piece, 0, piece});
     if (cols > 8) ASSERT_NE(grouped, plain);  // one piece per row: the layouts coincide
     std::vector<float> reference(size_t(n * rows));
-    best.gemv_rows(GetParam(), plain.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
+    best.matmul_rows(GetParam(), plain.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
     for (const simd::kernel_table* table : {simd::avx2_kernels(), simd::avx512_kernels()}) {
       if (!table) continue;
-      for (auto kernel : {table->gemv_interleaved, table->gemm_interleaved}) {
+      for (auto kernel : {table->matmul_interleaved}) {
         // Whole matrix, then the second half alone (a thread's share starts at a group).
         std::vector<float> got(reference.size(), -1.0f);
         kernel(GetParam(), grouped.data(), row_bytes, 0, rows, cols, x.data(), n, got.data(), rows);

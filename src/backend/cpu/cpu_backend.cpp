@@ -19,10 +19,6 @@
 namespace owl {
 namespace {
 
-// From this many tokens on, a matmul widens F16/BF16 weights once and reuses them (GEMM);
-// below it, the stored weights stream through (the decode path, bound by memory bandwidth).
-constexpr int64_t gemm_min_tokens = 6;
-
 // Element-wise ops run on the calling thread below these counts: a decode step passes one
 // token's row (a few thousand elements), where waking the pool costs more than the loop.
 // Ops with a transcendental per element (silu, gelu, tanh) pay off sooner than add or scale.
@@ -58,7 +54,7 @@ class cpu_backend final : public backend {
     name_ = std::string("cpu-") + kernels_.name;
     // The quantized kernels follow the table: scalar with scalar, AVX2 when the AVX2 table was
     // forced (OWL_KERNELS=avx2), else the best this CPU runs.
-    quant_isa_ = !kernels_.gemv_rows                         ? quant::kernel_isa::scalar
+    quant_isa_ = !kernels_.matmul_rows                       ? quant::kernel_isa::scalar
                  : std::string_view(kernels_.name) == "avx2" ? quant::kernel_isa::avx2
                                                              : quant::best_isa();
   }
@@ -80,7 +76,7 @@ class cpu_backend final : public backend {
         quant::interleave_rows(type, from, to, rows, w.cols);
       };
     } else {
-      if (!kernels_.gemv_interleaved || !float_interleavable(w)) return;
+      if (!kernels_.matmul_interleaved || !float_interleavable(w)) return;
       interleave = [&](const std::byte* from, std::byte* to, int64_t rows) {
         interleave_groups(from, to, rows, row_bytes, float_shape(w.type));
       };
@@ -118,9 +114,7 @@ class cpu_backend final : public backend {
       // Threads take whole groups; the last rows % 8 rows are stored plainly.
       constexpr int64_t g = interleave_rows_per_group;
       const int64_t grouped_rows = w.rows / g * g;
-      const bool gemm = n >= gemm_min_tokens;
-      const auto grouped = gemm ? kernels_.gemm_interleaved : kernels_.gemv_interleaved;
-      const auto plain = gemm ? kernels_.gemm_rows : kernels_.gemv_rows;
+      const auto grouped = kernels_.matmul_interleaved, plain = kernels_.matmul_rows;
       pool_.parallel_for((w.rows + g - 1) / g, 2, [&](int64_t begin, int64_t end) {
         const int64_t row_begin = begin * g, row_end = std::min(w.rows, end * g);
         const int64_t split = std::min(row_end, grouped_rows);
@@ -130,12 +124,9 @@ class cpu_backend final : public backend {
       });
       return;
     }
-    if (kernels_.gemv_rows) {
-      // Prompts widen F16/BF16 weights once per block of tokens (GEMM); decode steps stream
-      // the stored weights. Both give bitwise the same rows.
-      const auto kernel = n >= gemm_min_tokens ? kernels_.gemm_rows : kernels_.gemv_rows;
+    if (kernels_.matmul_rows) {
       pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
-        kernel(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
+        kernels_.matmul_rows(w.type, w.data, row_bytes, row_begin, row_end, w.cols, x, n, y, w.rows);
         add_bias(bias, n, w.rows, row_begin, row_end, y);
       });
       return;

@@ -55,9 +55,8 @@ void attend_heads_avx2(const attention_args& a, const float* q, int64_t n_q, int
                        int64_t n_keys, const float* sinks, float* scores, float* out);
 
 const kernel_table* avx2_kernels() {
-  static const kernel_table table{"avx2",         &avx2_float::gemv_rows,        &avx2_float::gemm_rows,
-                                  &dot_f32_avx2,  &attend_heads_avx2,            &avx2_float::gemv_interleaved,
-                                  &avx2_float::gemm_interleaved};
+  static const kernel_table table{"avx2", &avx2_float::matmul_rows, &dot_f32_avx2, &attend_heads_avx2,
+                                  &avx2_float::matmul_interleaved};
   static const bool supported = cpu_has_avx2_fma_f16c();
   return supported ? &table : nullptr;
 }

@@ -27,9 +27,8 @@ const kernel_table* avx512_kernels() {
   const kernel_table* avx2 = avx2_kernels();
   if (!avx2 || !cpu::has_avx512_vl()) return nullptr;
   // Attention and the plain dot product stay the AVX2 ones; only the matmul tiles grow.
-  static const kernel_table table{"avx512",          &avx512_float::gemv_rows,        &avx512_float::gemm_rows,
-                                  avx2->dot_f32,     avx2->attend_heads,              &avx512_float::gemv_interleaved,
-                                  &avx512_float::gemm_interleaved};
+  static const kernel_table table{"avx512", &avx512_float::matmul_rows, avx2->dot_f32, avx2->attend_heads,
+                                  &avx512_float::matmul_interleaved};
   return &table;
 }
 

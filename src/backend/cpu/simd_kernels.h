@@ -15,12 +15,11 @@
 namespace owl::simd {
 
 // y[t * y_stride + r] = dot(row r of w, x + t * cols) for rows [row_begin, row_end) and all n
-// tokens. Both kernels compute every output in the same canonical order, so results do not
-// depend on n or on which kernel ran (batch invariance, see simd_avx2.cpp).
-// gemv_rows: few tokens; the stored rows stream through once, converted in registers.
-// gemm_rows: prompts; rows are widened to float32 a few at a time and reused across tokens.
-using gemm_rows_fn = void (*)(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
-                              int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride);
+// tokens; the stored rows stream through once, converted in registers. Every output is
+// computed in one canonical order, so results depend neither on n nor on the kernel or table
+// that ran (batch invariance, see simd_float_impl.inc).
+using matmul_rows_fn = void (*)(dtype type, const std::byte* w, size_t row_bytes, int64_t row_begin, int64_t row_end,
+                                int64_t cols, const float* x, int64_t n, float* y, int64_t y_stride);
 
 // Attention of one token for n_q consecutive query heads sharing kv head `kv_head`, over keys
 // [first_key, first_key + n_keys): what scalar::attend_one computes for each of those heads.
@@ -32,14 +31,12 @@ using attend_heads_fn = void (*)(const attention_args& a, const float* q, int64_
 
 struct kernel_table {
   const char* name = "scalar";
-  gemm_rows_fn gemv_rows = nullptr;  // null: use the scalar path (F32/F16/BF16 weights only)
-  gemm_rows_fn gemm_rows = nullptr;
+  matmul_rows_fn matmul_rows = nullptr;  // null: use the scalar path (F32/F16/BF16 weights only)
   float (*dot_f32)(const float*, const float*, int64_t) = nullptr;
   attend_heads_fn attend_heads = nullptr;  // null: scalar::attend_one per head
-  // gemv_rows / gemm_rows over rows interleaved in groups of 8 (core/row_interleave.h, pieces of
-  // 8 elements, no head): [row_begin, row_end) whole groups, cols % 8 == 0; bitwise the same.
-  gemm_rows_fn gemv_interleaved = nullptr;
-  gemm_rows_fn gemm_interleaved = nullptr;
+  // matmul_rows over rows interleaved in groups of 8 (core/row_interleave.h, pieces of 8
+  // elements, no head): [row_begin, row_end) whole groups, cols % 8 == 0; bitwise the same.
+  matmul_rows_fn matmul_interleaved = nullptr;
 };
 
 // True when the processor (and OS) support AVX2, FMA and F16C.
