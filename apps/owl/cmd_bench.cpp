@@ -107,7 +107,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("-r,--repetitions", options->repetitions, "Repetitions; the median is reported")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", options->json, "Print a JSON list of {test, threads, tokens_per_s, ...}");
-  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout (no interleaved Q4_0/Q8_0 rows)");
+  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout and its shared pages (no interleaved rows; for several processes on one file)");
   cmd->callback([options] { bench(*options); });
 }
 

@@ -131,7 +131,7 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_flag("--json", options->json,
                 R"(Print {"prompt_ids", "ids", "text", "finish_reason"} instead of streaming the text)");
-  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout (no interleaved Q4_0/Q8_0 rows)");
+  cmd->add_flag("--no-repack", options->no_repack, "Keep weights in the file's layout and its shared pages (no interleaved rows; for several processes on one file)");
   cmd->callback([options] { run(*options); });
 }
 

@@ -15,6 +15,7 @@ namespace {
 struct serve_cli_options {
   std::string model_dir;
   std::string api_key_file;
+  bool no_repack = false;
   server_options server;
 };
 
@@ -35,6 +36,7 @@ bool is_loopback(const std::string& host) {
 }
 
 void serve_command(serve_cli_options& o) {
+  o.server.repack_weights = !o.no_repack;
   if (!o.api_key_file.empty()) {
     if (!o.server.api_key.empty()) fail("owl serve", "give --api-key or --api-key-file, not both");
     o.server.api_key = read_key_file(o.api_key_file);
@@ -63,6 +65,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--queue", s.queue_limit, "Requests waiting for a slot before 429")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("-t,--threads", s.threads, "Model threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-body", s.max_body_bytes, "Largest request body in bytes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--no-repack", options->no_repack,
+                "Keep weights in the file's layout and its shared pages (no interleaved rows; for several processes on one file)");
   cmd->callback([options] { serve_command(*options); });
 }
 

@@ -21,6 +21,7 @@ struct server_options {
   int64_t queue_limit = 64;      // requests waiting for a slot; beyond this: 429
   size_t max_body_bytes = 1 << 20;
   int threads = 0;               // model threads; 0 = all cores
+  bool repack_weights = true;    // load_options::repack_weights
   int http_threads = 2;          // network threads (they only parse, render and copy)
   double idle_timeout_s = 30;    // a connection must deliver a whole request (or read a reply) in this time
   int max_connections = 256;     // connections beyond this get 503 and are closed

@@ -35,7 +35,8 @@ api_server::api_server(const std::filesystem::path& model_path, const server_opt
   impl_->options = options;
   if (options.parallel < 1) fail("owl serve", "--parallel must be at least 1, found " + std::to_string(options.parallel));
   if (options.queue_limit < 0) fail("owl serve", "--queue must not be negative");
-  std::shared_ptr<model> m = model::load(model_path, load_options{.threads = options.threads});
+  std::shared_ptr<model> m =
+      model::load(model_path, load_options{.threads = options.threads, .repack_weights = options.repack_weights});
   std::shared_ptr<const tokenizer> tok = load_tokenizer(model_path);
   chat_template tmpl = chat_template::from_model(model_path);
   auto ctx = std::make_unique<owl::server::server_context>(m, tok, std::move(tmpl));

@@ -21,11 +21,13 @@ namespace avx2_float {
 #define OWL_SIMD OWL_AVX2
 #define OWL_FLOAT_ROWS 4
 #define OWL_FLOAT_TOKENS 3
-#define OWL_FLOAT_GROUP_TOKENS 1
+#define OWL_FLOAT_GROUP_ROWS 4
+#define OWL_FLOAT_GROUP_TOKENS 3
 #include "backend/cpu/simd_float_impl.inc"
 #undef OWL_SIMD
 #undef OWL_FLOAT_ROWS
 #undef OWL_FLOAT_TOKENS
+#undef OWL_FLOAT_GROUP_ROWS
 #undef OWL_FLOAT_GROUP_TOKENS
 }  // namespace avx2_float
 

@@ -19,6 +19,7 @@ namespace avx512_float {
 #define OWL_SIMD __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 #define OWL_FLOAT_ROWS 4
 #define OWL_FLOAT_TOKENS 6
+#define OWL_FLOAT_GROUP_ROWS 8
 #define OWL_FLOAT_GROUP_TOKENS 3
 #include "backend/cpu/simd_float_impl.inc"
 }  // namespace avx512_float
