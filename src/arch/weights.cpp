@@ -68,7 +68,17 @@ void bind_latent_attention(weight_binder& bind, const model_config& c, int64_t i
   a.kv_a_norm = bind.norm(names.kv_a_norm, i, m.kv_lora_rank, norm_kind::rms);
   // kv_b maps the latent to per-head [k_nope (nope), v (v_dim)]. Attention runs in latent
   // space: q_nope is pulled back through each head's k part (absorbed), and the attended
-  // latent is pushed through the v part. The k part is transposed once for that.
+  // latent is pushed through the v part. The k part is transposed once for that — unless the
+  // file (GGUF) already holds both parts per head, k transposed: then they are bound in place.
+  const std::string kv_b_name = tensor_name(names.kv_b, i);
+  if (bind.has(kv_b_name + ".k_absorb.0.weight")) {
+    for (int64_t h = 0; h < c.heads; ++h) {
+      a.k_absorb.push_back(bind.matrix(kv_b_name + ".k_absorb." + std::to_string(h) + ".weight", m.kv_lora_rank, m.nope_dim));
+      a.v_up.push_back(bind.matrix(kv_b_name + ".v_up." + std::to_string(h) + ".weight", m.v_dim, m.kv_lora_rank));
+    }
+    a.o = bind.linear(tensor_name(names.o, i), c.hidden_size, c.heads * m.v_dim, c.o_bias);
+    return;
+  }
   const linear_weights kv_b =
       bind.linear(tensor_name(names.kv_b, i), c.heads * (m.nope_dim + m.v_dim), m.kv_lora_rank, false);
   const size_t row_bytes = dtype_row_bytes(kv_b.w.type, m.kv_lora_rank);
@@ -92,11 +102,24 @@ mlp_weights bind_mlp(weight_binder& bind, const model_config& c, std::string_vie
 }
 
 // gpt-oss stores all experts in one tensor each, as [experts, in, out] with gate and up
-// interleaved along `out`. Rewrite them once as ordinary [out, in] matrices per expert.
+// interleaved along `out`. Rewrite them once as ordinary [out, in] matrices per expert. A GGUF
+// file already holds them split per expert (io/gguf_layout_read.cpp): those are bound in place.
 void bind_fused_experts(weight_binder& bind, const model_config& c, int64_t i, moe_weights& moe) {
   const tensor_names& names = c.arch->names;
   const int64_t e_count = c.moe.experts, inter = c.moe.expert_intermediate, hidden = c.hidden_size;
   const std::string gate_up_name = tensor_name(names.fused_gate_up, i), down_name = tensor_name(names.fused_down, i);
+  if (bind.has(tensor_name(names.expert_gate, i, 0) + ".weight")) {
+    const std::vector<float> down_bias = bind.tensor(down_name + "_bias", {e_count, hidden}).to_f32();
+    for (int64_t e = 0; e < e_count; ++e) {
+      mlp_weights m;
+      m.gate = bind.linear(tensor_name(names.expert_gate, i, e), inter, hidden, true);
+      m.up = bind.linear(tensor_name(names.expert_up, i, e), inter, hidden, true);
+      m.down.w = bind.matrix(tensor_name(names.expert_down, i, e) + ".weight", hidden, inter);
+      m.down.bias.assign(down_bias.begin() + e * hidden, down_bias.begin() + (e + 1) * hidden);
+      moe.experts.push_back(std::move(m));
+    }
+    return;
+  }
   const tensor_view& gate_up = bind.tensor(gate_up_name, {e_count, hidden, 2 * inter});
   const std::vector<float> gate_up_bias = bind.tensor(gate_up_name + "_bias", {e_count, 2 * inter}).to_f32();
   const tensor_view& down = bind.tensor(down_name, {e_count, inter, hidden});

@@ -83,64 +83,55 @@ struct reader {
     }
   }
 
-  // gpt-oss: ffn_gate_exps + ffn_up_exps -> gate_up [E, in, 2 * inter], alternating columns;
-  // ffn_down_exps [E, hidden, inter] -> [E, inter, hidden].
+  // gpt-oss: llama.cpp stores the experts already split, ffn_{gate,up}_exps [E, inter, hidden]
+  // and ffn_down_exps [E, hidden, inter] (+ [E, inter] biases): each expert's slice is bound in
+  // place, in its stored type, as model.layers.L.mlp.experts.E.{gate,up,down}_proj (the
+  // binder's alternative to Hugging Face's fused gate_up_proj; weights.cpp).
   void gpt_oss_experts(const gguf_tensor_info& t, int64_t layer, const std::string& part) {
-    const std::string blk = "blk." + std::to_string(layer) + ".", hf = "model.layers." + std::to_string(layer) + ".mlp.experts.";
+    const std::string hf = "model.layers." + std::to_string(layer) + ".mlp.experts.";
     const int64_t experts = number("num_local_experts"), inter = number("intermediate_size"), hidden = number("hidden_size");
-    if (part == "ffn_down_exps.weight") {
-      check_ne(t, {inter, hidden, experts});
-      const auto v = decode_rows(view_of(t, t.name));
-      std::vector<float> down(v.size());
-      for (int64_t e = 0; e < experts; ++e)
-        for (int64_t h = 0; h < hidden; ++h)
-          for (int64_t j = 0; j < inter; ++j) down[size_t((e * inter + j) * hidden + h)] = v[size_t((e * hidden + h) * inter + j)];
-      add_f32(hf + "down_proj", {experts, inter, hidden}, down);
-      return;
-    }
     const bool bias = part.ends_with(".bias");
-    const std::string suffix = bias ? ".bias" : ".weight";
-    if (part.starts_with("ffn_up_exps")) {  // consumed with its gate
-      need(blk + "ffn_gate_exps" + suffix, t.name);
-      return;
-    }
-    const gguf_tensor_info& up = need(blk + "ffn_up_exps" + suffix, t.name);
-    const std::vector<int64_t> ne = bias ? std::vector<int64_t>{inter, experts} : std::vector<int64_t>{hidden, inter, experts};
+    const std::string projection = part.starts_with("ffn_gate") ? "gate_proj" : part.starts_with("ffn_up") ? "up_proj" : "down_proj";
+    std::vector<int64_t> ne = projection == "down_proj" ? std::vector<int64_t>{inter, hidden, experts}
+                                                        : std::vector<int64_t>{hidden, inter, experts};
+    if (bias) ne = {inter, experts};
     check_ne(t, ne);
-    check_ne(up, ne);
-    const auto g = decode_rows(view_of(t, t.name)), u = decode_rows(view_of(up, up.name));
-    std::vector<float> gate_up(2 * g.size());
-    const int64_t in = bias ? 1 : hidden;
-    for (int64_t e = 0; e < experts; ++e)
-      for (int64_t j = 0; j < inter; ++j)
-        for (int64_t i = 0; i < in; ++i) {
-          const size_t src = size_t((e * inter + j) * in + i), dst = size_t((e * in + i) * 2 * inter + 2 * j);
-          gate_up[dst] = g[src];
-          gate_up[dst + 1] = u[src];
-        }
-    if (bias)
-      add_f32(hf + "gate_up_proj_bias", {experts, 2 * inter}, gate_up);
-    else
-      add_f32(hf + "gate_up_proj", {experts, hidden, 2 * inter}, gate_up);
+    if (projection != "down_proj")  // gate and up come in pairs
+      need("blk." + std::to_string(layer) + "." + (projection == "gate_proj" ? "ffn_up_exps" : "ffn_gate_exps") +
+               (bias ? ".bias" : ".weight"),
+           t.name);
+    const tensor_view all = view_of(t, t.name);
+    const size_t per_expert = t.nbytes / size_t(experts);
+    for (int64_t e = 0; e < experts; ++e) {
+      tensor_view v = all;
+      v.name = hf + std::to_string(e) + "." + projection + (bias ? ".bias" : ".weight");
+      v.shape = bias ? std::vector<int64_t>{ne[0]} : std::vector<int64_t>{ne[1], ne[0]};
+      v.data = t.data + size_t(e) * per_expert;
+      v.nbytes = per_expert;
+      views.push_back(std::move(v));
+    }
   }
 
-  // DeepSeek attn_k_b [heads, rank, nope] + attn_v_b [heads, v, rank] -> kv_b [heads * (nope + v), rank].
-  void kv_b(const gguf_tensor_info& k_b, int64_t layer) {
-    const std::string blk = "blk." + std::to_string(layer) + ".";
-    const gguf_tensor_info& v_b = need(blk + "attn_v_b.weight", k_b.name);
+  // DeepSeek: llama.cpp splits kv_b per head into attn_k_b [heads, rank, nope] (the k part,
+  // transposed) and attn_v_b [heads, v, rank]: exactly the per-head matrices owl's latent
+  // attention multiplies with (k_absorb, v_up; weights.cpp), bound in place in their stored
+  // type as model.layers.L.self_attn.kv_b_proj.{k_absorb,v_up}.H.weight.
+  void kv_b_heads(const gguf_tensor_info& t, int64_t layer, bool k_part) {
     const int64_t heads = number("num_attention_heads"), rank = number("kv_lora_rank");
     const int64_t nope = number("qk_nope_head_dim"), vd = number("v_head_dim");
-    check_ne(k_b, {nope, rank, heads});
-    check_ne(v_b, {rank, vd, heads});
-    const auto k = decode_rows(view_of(k_b, k_b.name)), v = decode_rows(view_of(v_b, v_b.name));
-    std::vector<float> kv(size_t(heads * (nope + vd) * rank));
+    check_ne(t, k_part ? std::vector<int64_t>{nope, rank, heads} : std::vector<int64_t>{rank, vd, heads});
+    need("blk." + std::to_string(layer) + (k_part ? ".attn_v_b.weight" : ".attn_k_b.weight"), t.name);  // the pair
+    const tensor_view all = view_of(t, t.name);
+    const size_t per_head = t.nbytes / size_t(heads);
     for (int64_t h = 0; h < heads; ++h) {
-      const size_t base = size_t(h * (nope + vd) * rank);
-      for (int64_t n = 0; n < nope; ++n)
-        for (int64_t r = 0; r < rank; ++r) kv[base + size_t(n * rank + r)] = k[size_t((h * rank + r) * nope + n)];
-      std::memcpy(&kv[base + size_t(nope * rank)], &v[size_t(h * vd * rank)], size_t(vd * rank) * 4);
+      tensor_view v = all;
+      v.name = "model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj." + (k_part ? "k_absorb." : "v_up.") +
+               std::to_string(h) + ".weight";
+      v.shape = k_part ? std::vector<int64_t>{rank, nope} : std::vector<int64_t>{vd, rank};
+      v.data = t.data + size_t(h) * per_head;
+      v.nbytes = per_head;
+      views.push_back(std::move(v));
     }
-    add_f32("model.layers." + std::to_string(layer) + ".self_attn.kv_b_proj.weight", {heads * (nope + vd), rank}, kv);
   }
 
   // GPT-NeoX fused q/k/v: llama.cpp rows [3, heads, head_dim] back to [heads, 3, head_dim].
@@ -175,11 +166,8 @@ struct reader {
       return split_experts(t);
     }
     if (arch.family == gguf_family::deepseek2) {
-      if (auto layer = match_layer_pattern("blk.{}.attn_k_b.weight", n)) return kv_b(t, *layer);
-      if (auto layer = match_layer_pattern("blk.{}.attn_v_b.weight", n)) {
-        need("blk." + std::to_string(*layer) + ".attn_k_b.weight", n);
-        return;
-      }
+      if (auto layer = match_layer_pattern("blk.{}.attn_k_b.weight", n)) return kv_b_heads(t, *layer, true);
+      if (auto layer = match_layer_pattern("blk.{}.attn_v_b.weight", n)) return kv_b_heads(t, *layer, false);
     }
     const std::string hf_name = hf_tensor_name(arch, n).value_or(n);  // unmapped names are reported as unused
     if (arch.family == gguf_family::gpt_neox && (n.ends_with("attn_qkv.weight") || n.ends_with("attn_qkv.bias")))
