@@ -28,7 +28,9 @@ std::string human_bytes(double bytes) {
 }
 
 void show(const show_options& o) {
-  auto m = model::load(o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir));
+  // Nothing runs: the weights stay as the file stores them (no repacking to wait for).
+  auto m = model::load(o.model_dir.empty() ? default_model_dir() : std::filesystem::path(o.model_dir),
+                       load_options{.repack_weights = false});
   const model_info& i = m->info();
   const int64_t kv_bytes = i.kv_bytes_per_token * i.context_length;
   if (o.json) {
