@@ -769,8 +769,9 @@ TEST(QuantDot, RandomBitPatternsScalarAndSimd) {
 TEST(QuantMatmul, EveryOutputIsBitwiseTheSingleDot) {
   for (qtype t : all_qtypes) {
     const qtype at = dot_activation_type(t);
-    const int64_t cols = 512;
-    for (auto [rows, n] : {std::pair<int64_t, int64_t>{1, 1}, {4, 1}, {7, 3}, {9, 13}, {5, 300}}) {
+    // 2304 columns: decode steps add 8 blocks' lanes together, then a remainder (9 super-blocks).
+    for (auto [rows, n, cols] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 512}, {4, 1, 512}, {7, 3, 512}, {9, 13, 512},
+                                 {5, 300, 512}, {9, 1, 2304}, {3, 2, 2304}}) {
       const size_t wrb = row_bytes(t, cols) + 5, arb = row_bytes(at, cols) + 3;  // padded strides
       bytes w(wrb * size_t(rows)), a(arb * size_t(n));
       for (int64_t r = 0; r < rows; ++r) {
