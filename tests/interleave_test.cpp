@@ -18,7 +18,10 @@ namespace {
 
 using bytes = std::vector<std::byte>;
 
-constexpr qtype interleavable[] = {qtype::q4_0, qtype::q8_0, qtype::iq4_nl};
+constexpr qtype interleavable[] = {qtype::q4_0, qtype::q8_0, qtype::iq4_nl, qtype::q4_k};
+
+// Bytes of a block's head (scales) before its quants: Q4_K d, dmin and 12 bytes of packed scales.
+int head_bytes(qtype t) { return t == qtype::q4_k ? 16 : 2; }
 
 // rows of cols quantized from Gaussian values; every third row scaled up so blocks differ.
 bytes make_weights(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
@@ -34,7 +37,7 @@ bytes make_weights(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
   return w;
 }
 
-// Random bits everywhere but in the scales, which are finite halves of either sign, so the
+// Random bits everywhere but in the half scales, which are finite, of either sign, so the
 // kernels meet every level pattern (Q8_0: -128 too) a file may hold.
 bytes make_random_blocks(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -42,15 +45,17 @@ bytes make_random_blocks(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
   for (std::byte& b : w) b = std::byte(rng() & 0xff);
   const size_t block = size_t(info(t).block_bytes);
   for (size_t at = 0; at < w.size(); at += block) {
-    const uint16_t scale = uint16_t((rng() & 0x8000) | (0x1c00 + (rng() & 0x3ff)));  // +-[2^-8, 2^-7)
-    std::memcpy(w.data() + at, &scale, 2);
+    for (int k = 0; k < (t == qtype::q4_k ? 2 : 1); ++k) {  // Q4_K: d and dmin
+      const uint16_t scale = uint16_t((rng() & 0x8000) | (0x1c00 + (rng() & 0x3ff)));  // +-[2^-8, 2^-7)
+      std::memcpy(w.data() + at + 2 * k, &scale, 2);
+    }
   }
   return w;
 }
 
 TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
   for (qtype t : interleavable) {
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{8, 32}, {13, 64}, {24, 256}, {3, 64}, {40, 2048}}) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{8, 256}, {13, 512}, {24, 256}, {3, 256}, {40, 2048}}) {
       const bytes plain = make_random_blocks(t, rows, cols, uint32_t(rows * cols));
       bytes w = plain;
       interleave_rows(t, w.data(), w.data(), rows, cols);
@@ -68,22 +73,22 @@ TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
   }
 }
 
-// Block b of a group: the 8 rows' scales (halves), then piece j holding row r's quant bytes
+// Block b of a group: the 8 rows' heads (scales), then piece j holding row r's quant bytes
 // 4j..4j+3 at 32j + 4r — spelled out here independently of interleave.cpp.
 TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
   for (qtype t : interleavable) {
-    const int64_t cols = 64, nb = 2;
+    const int64_t cols = 512, nb = cols / info(t).block_size;
     const bytes plain = make_random_blocks(t, 8, cols, 11);
     bytes w = plain;
     interleave_rows(t, w.data(), w.data(), 8, cols);
-    const int block = info(t).block_bytes, quants = block - 2;
+    const int block = info(t).block_bytes, head = head_bytes(t), quants = block - head;
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* group_block = w.data() + size_t(b) * 8 * size_t(block);
       for (int r = 0; r < 8; ++r) {
         const std::byte* src = plain.data() + size_t(r) * row_bytes(t, cols) + size_t(b) * size_t(block);
-        EXPECT_EQ(std::memcmp(group_block + 2 * r, src, 2), 0) << info(t).name << " scale of row " << r;
+        EXPECT_EQ(std::memcmp(group_block + head * r, src, size_t(head)), 0) << info(t).name << " head of row " << r;
         for (int j = 0; j < quants / 4; ++j)
-          EXPECT_EQ(std::memcmp(group_block + 16 + 32 * j + 4 * r, src + 2 + 4 * j, 4), 0)
+          EXPECT_EQ(std::memcmp(group_block + 8 * head + 32 * j + 4 * r, src + head + 4 * j, 4), 0)
               << info(t).name << " block " << b << " row " << r << " piece " << j;
       }
     }
@@ -92,7 +97,7 @@ TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
 
 TEST(Interleave, RowsDequantizeAsTheyWere) {
   for (qtype t : interleavable) {
-    const int64_t rows = 21, cols = 96;
+    const int64_t rows = 21, cols = 512;
     const bytes plain = make_weights(t, rows, cols, 3);
     bytes w = plain;
     interleave_rows(t, w.data(), w.data(), rows, cols);
@@ -108,11 +113,12 @@ TEST(Interleave, RowsDequantizeAsTheyWere) {
 TEST(Interleave, KernelsGiveBitwiseThePlainRowsOutputs) {
   for (qtype t : interleavable) {
     for (const bool random_bits : {false, true}) {
-      const int64_t rows = 35, cols = 256;  // four groups and 3 plain rows
+      const int64_t rows = 35, cols = 512;  // four groups and 3 plain rows
       const bytes plain = random_bits ? make_random_blocks(t, rows, cols, 5) : make_weights(t, rows, cols, 5);
       bytes w = plain;
       interleave_rows(t, w.data(), w.data(), rows, cols);
-      const size_t arb = row_bytes(qtype::q8_0, cols);
+      const qtype at = dot_activation_type(t);
+      const size_t arb = row_bytes(at, cols);
       for (int64_t n : {1, 2, 3, 5, 8, 9, 17}) {
         std::mt19937 rng{uint32_t(n)};
         std::normal_distribution<float> normal;
@@ -120,7 +126,7 @@ TEST(Interleave, KernelsGiveBitwiseThePlainRowsOutputs) {
         bytes a(arb * size_t(n));
         for (int64_t j = 0; j < n; ++j) {
           for (float& v : x) v = normal(rng);
-          quantize_row(qtype::q8_0, x.data(), a.data() + size_t(j) * arb, cols);
+          quantize_row(at, x.data(), a.data() + size_t(j) * arb, cols);
         }
         for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512_vnni}) {
           if (!has_interleaved_kernel(isa, t)) continue;
@@ -145,10 +151,10 @@ TEST(Interleave, KernelsGiveBitwiseThePlainRowsOutputs) {
 }
 
 TEST(Interleave, RefusesOtherTypesAndRanges) {
-  bytes w(row_bytes(qtype::q4_k, 256) * 8);
-  EXPECT_FALSE(can_interleave(qtype::q4_k));
+  bytes w(row_bytes(qtype::q6_k, 256) * 8);
+  EXPECT_FALSE(can_interleave(qtype::q6_k));
   EXPECT_FALSE(has_interleaved_kernel(kernel_isa::scalar, qtype::q4_0));
-  EXPECT_THROW(interleave_rows(qtype::q4_k, w.data(), w.data(), 8, 256), error);
+  EXPECT_THROW(interleave_rows(qtype::q6_k, w.data(), w.data(), 8, 256), error);
   EXPECT_THROW(interleave_rows(qtype::q4_0, w.data(), w.data(), 8, 33), error);
   if (!has_interleaved_kernel(best_isa(), qtype::q4_0)) GTEST_SKIP() << "no interleaved kernel on this CPU";
   const bytes q = make_weights(qtype::q4_0, 16, 64, 1);

@@ -20,13 +20,16 @@ using namespace detail;
 constexpr int64_t group_rows = interleave_group_rows;
 static_assert(interleave_group_rows == interleave_rows_per_group);
 
-// Every interleavable block is a half scale, then its quants in 4-byte pieces.
-interleave_shape shape_of(qtype t) { return {size_t(info(t).block_bytes), 2, 4}; }
+// The 32-element blocks: a half scale, then their quants in 4-byte pieces. Q4_K: d, dmin and
+// the 12 bytes of packed scales and mins (16 bytes), then its quants in 4-byte pieces.
+interleave_shape shape_of(qtype t) {
+  return {size_t(info(t).block_bytes), t == qtype::q4_k ? size_t(16) : size_t(2), 4};
+}
 
 int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
   if (!can_interleave(t))
     fail(std::string("quant: ") + what, std::string(info(t).name) + " has no interleaved layout",
-         "only Q4_0, Q8_0 and IQ4_NL weights are interleaved");
+         "only Q4_0, Q8_0, IQ4_NL and Q4_K weights are interleaved");
   if (cols < 0 || cols % info(t).block_size != 0)
     fail(std::string("quant: ") + what,
          "row of " + std::to_string(cols) + " elements: expected a multiple of " + std::to_string(info(t).block_size));
@@ -35,7 +38,9 @@ int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
 
 }  // namespace
 
-bool can_interleave(qtype t) { return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl; }
+bool can_interleave(qtype t) {
+  return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl || t == qtype::q4_k;
+}
 
 void interleave_rows(qtype t, const std::byte* src, std::byte* dst, int64_t rows, int64_t cols) {
   checked_blocks(t, cols, "interleave_rows");
