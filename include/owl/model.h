@@ -23,7 +23,7 @@ struct load_options {
   // llama.cpp's default; attention reads it back widened to float32).
   dtype kv_type = dtype::f32;
   // Let the backend rewrite weights at load into the layout it multiplies fastest (the CPU
-  // interleaves Q4_0, Q8_0, IQ4_NL, F16, BF16 and F32 rows in groups of 8; results are bitwise
+  // interleaves Q4_0, Q8_0, IQ4_NL, Q4_K, F16, BF16 and F32 rows in groups of 8; results are bitwise
   // unchanged). The rewritten weights become this process's own memory in place of the file's
   // shared page cache; false uses every weight from the mapping as the file stores it
   // (several processes then share one file's pages).
