@@ -1,5 +1,5 @@
 // weight_layouts.cpp — adopt_weight_layouts: each weight matrix is offered to the backend once
-// at load (backend::adopt_weight), which may rewrite it in place into its own layout.
+// at load (backend::adopt_weight), which may move it into a layout of its own.
 #include <algorithm>
 #include <vector>
 
