@@ -60,7 +60,9 @@ TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
       bytes w = plain;
       interleave_rows(t, w.data(), w.data(), rows, cols);
       const size_t grouped = size_t(rows / 8 * 8) * row_bytes(t, cols);
-      if (rows >= 8) EXPECT_NE(std::memcmp(w.data(), plain.data(), grouped), 0) << info(t).name << " rows " << rows;
+      if (rows >= 8) {
+        EXPECT_NE(std::memcmp(w.data(), plain.data(), grouped), 0) << info(t).name << " rows " << rows;
+      }
       // Rows past the last full group keep the plain layout.
       EXPECT_EQ(std::memcmp(w.data() + grouped, plain.data() + grouped, w.size() - grouped), 0) << info(t).name;
       // Into other memory (how the backend copies mapped weights): the same bytes, tail included.

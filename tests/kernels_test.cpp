@@ -89,7 +89,9 @@ TEST_P(KernelsMatmul, InterleavedRowsAreBitwiseThePlainOnes) {
     const size_t row_bytes = plain.size() / size_t(rows);
     auto grouped = plain;
     interleave_groups(grouped.data(), grouped.data(), rows, row_bytes, {piece, 0, piece});
-    if (cols > 8) ASSERT_NE(grouped, plain);  // one piece per row: the layouts coincide
+    if (cols > 8) {  // one piece per row: the layouts coincide
+      ASSERT_NE(grouped, plain);
+    }
     std::vector<float> reference(size_t(n * rows));
     best.matmul_rows(GetParam(), plain.data(), row_bytes, 0, rows, cols, x.data(), n, reference.data(), rows);
     for (const simd::kernel_table* table : {simd::avx2_kernels(), simd::avx512_kernels()}) {
