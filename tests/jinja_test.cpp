@@ -23,16 +23,10 @@ namespace {
 
 using ordered = nlohmann::ordered_json;
 
-#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-constexpr bool slow_build = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool slow_build = true;
+#if defined(__OPTIMIZE__)
+constexpr bool slow_build = test::address_sanitizer;
 #else
-constexpr bool slow_build = false;
-#endif
-#else
-constexpr bool slow_build = false;
+constexpr bool slow_build = true;
 #endif
 
 const char* const case_variables = R"({

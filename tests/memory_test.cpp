@@ -22,19 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// AddressSanitizer's shadow memory and quarantine would be measured too.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized_build = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool sanitized_build = true;
-#else
-constexpr bool sanitized_build = false;
-#endif
-#else
-constexpr bool sanitized_build = false;
-#endif
-
 struct llama_shape {
   int64_t hidden, ffn, layers, heads, kv_heads, vocab;
 };
@@ -114,7 +101,7 @@ int64_t peak_rss_of_owl(const std::vector<std::string>& args) {
 }
 
 TEST(PeakMemory, RunStaysNearFileSizePlusKvCache) {
-  if (sanitized_build) GTEST_SKIP() << "the sanitizers' own memory would be counted";
+  if (test::address_sanitizer) GTEST_SKIP() << "the sanitizers' own memory would be counted";
   test::temp_dir dir("rss");
   const fs::path small = dir / "small.gguf", large = dir / "large.gguf";
   write_llama_q8_0(small, {256, 512, 1, 4, 2, 1024});

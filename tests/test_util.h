@@ -12,6 +12,19 @@
 
 namespace owl::test {
 
+// Built with AddressSanitizer: its shadow memory and slower code change what a test may measure.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool address_sanitizer = true;
+#else
+inline constexpr bool address_sanitizer = false;
+#endif
+#else
+inline constexpr bool address_sanitizer = false;
+#endif
+
 inline std::filesystem::path fixtures() {
   if (const char* env = std::getenv("OWL_FIXTURES"); env && *env) return env;
   return OWL_FIXTURES_DIR;
