@@ -18,10 +18,13 @@ namespace {
 
 using bytes = std::vector<std::byte>;
 
-constexpr qtype interleavable[] = {qtype::q4_0, qtype::q8_0, qtype::iq4_nl, qtype::q4_k};
+constexpr qtype interleavable[] = {qtype::q4_0, qtype::q8_0, qtype::iq4_nl, qtype::q4_k, qtype::q5_k, qtype::q6_k};
 
-// Bytes of a block's head (scales) before its quants: Q4_K d, dmin and 12 bytes of packed scales.
-int head_bytes(qtype t) { return t == qtype::q4_k ? 16 : 2; }
+// A block's head: Q4_K and Q5_K d, dmin and 12 bytes of packed scales first; Q6_K d last (its
+// 8-bit scales are pieces like its quants); the others a half scale first.
+bool has_min(qtype t) { return t == qtype::q4_k || t == qtype::q5_k; }
+int head_bytes(qtype t) { return has_min(t) ? 16 : 2; }
+int head_offset(qtype t) { return t == qtype::q6_k ? info(t).block_bytes - 2 : 0; }
 
 // rows of cols quantized from Gaussian values; every third row scaled up so blocks differ.
 bytes make_weights(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
@@ -45,9 +48,9 @@ bytes make_random_blocks(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
   for (std::byte& b : w) b = std::byte(rng() & 0xff);
   const size_t block = size_t(info(t).block_bytes);
   for (size_t at = 0; at < w.size(); at += block) {
-    for (int k = 0; k < (t == qtype::q4_k ? 2 : 1); ++k) {  // Q4_K: d and dmin
+    for (int k = 0; k < (has_min(t) ? 2 : 1); ++k) {  // Q4_K, Q5_K: d and dmin
       const uint16_t scale = uint16_t((rng() & 0x8000) | (0x1c00 + (rng() & 0x3ff)));  // +-[2^-8, 2^-7)
-      std::memcpy(w.data() + at + 2 * k, &scale, 2);
+      std::memcpy(w.data() + at + size_t(head_offset(t)) + 2 * size_t(k), &scale, 2);
     }
   }
   return w;
@@ -75,7 +78,7 @@ TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
   }
 }
 
-// Block b of a group: the 8 rows' heads (scales), then piece j holding row r's quant bytes
+// Block b of a group: the 8 rows' heads (scales), then piece j holding row r's other bytes
 // 4j..4j+3 at 32j + 4r — spelled out here independently of interleave.cpp.
 TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
   for (qtype t : interleavable) {
@@ -84,13 +87,14 @@ TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
     bytes w = plain;
     interleave_rows(t, w.data(), w.data(), 8, cols);
     const int block = info(t).block_bytes, head = head_bytes(t), quants = block - head;
+    const int head_at = head_offset(t), pieces_at = head_at == 0 ? head : 0;
     for (int64_t b = 0; b < nb; ++b) {
       const std::byte* group_block = w.data() + size_t(b) * 8 * size_t(block);
       for (int r = 0; r < 8; ++r) {
         const std::byte* src = plain.data() + size_t(r) * row_bytes(t, cols) + size_t(b) * size_t(block);
-        EXPECT_EQ(std::memcmp(group_block + head * r, src, size_t(head)), 0) << info(t).name << " head of row " << r;
+        EXPECT_EQ(std::memcmp(group_block + head * r, src + head_at, size_t(head)), 0) << info(t).name << " head of row " << r;
         for (int j = 0; j < quants / 4; ++j)
-          EXPECT_EQ(std::memcmp(group_block + 8 * head + 32 * j + 4 * r, src + head + 4 * j, 4), 0)
+          EXPECT_EQ(std::memcmp(group_block + 8 * head + 32 * j + 4 * r, src + pieces_at + 4 * j, 4), 0)
               << info(t).name << " block " << b << " row " << r << " piece " << j;
       }
     }
@@ -153,10 +157,10 @@ TEST(Interleave, KernelsGiveBitwiseThePlainRowsOutputs) {
 }
 
 TEST(Interleave, RefusesOtherTypesAndRanges) {
-  bytes w(row_bytes(qtype::q6_k, 256) * 8);
-  EXPECT_FALSE(can_interleave(qtype::q6_k));
+  bytes w(row_bytes(qtype::q3_k, 256) * 8);
+  EXPECT_FALSE(can_interleave(qtype::q3_k));
   EXPECT_FALSE(has_interleaved_kernel(kernel_isa::scalar, qtype::q4_0));
-  EXPECT_THROW(interleave_rows(qtype::q6_k, w.data(), w.data(), 8, 256), error);
+  EXPECT_THROW(interleave_rows(qtype::q3_k, w.data(), w.data(), 8, 256), error);
   EXPECT_THROW(interleave_rows(qtype::q4_0, w.data(), w.data(), 8, 33), error);
   if (!has_interleaved_kernel(best_isa(), qtype::q4_0)) GTEST_SKIP() << "no interleaved kernel on this CPU";
   const bytes q = make_weights(qtype::q4_0, 16, 64, 1);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "synthetic_llama.h"
 #include "test_util.h"
 
 namespace owl {
@@ -22,9 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct llama_shape {
-  int64_t hidden, ffn, layers, heads, kv_heads, vocab;
-};
+using test::llama_shape;
 
 // Q8_0 blocks with random levels and small finite scales (the bytes of a real file's size).
 std::vector<std::byte> random_q8_0(int64_t rows, int64_t cols, std::mt19937& rng) {
@@ -37,46 +36,12 @@ std::vector<std::byte> random_q8_0(int64_t rows, int64_t cols, std::mt19937& rng
   return out;
 }
 
-// A Llama GGUF (tied embeddings, no tokenizer: `owl bench` draws random tokens) of Q8_0 matrices.
+// A Llama GGUF (tied embeddings) of Q8_0 matrices.
 void write_llama_q8_0(const fs::path& path, const llama_shape& s) {
-  gguf_writer w;
-  w.set("general.architecture", "llama");
-  w.set("llama.context_length", uint32_t(256));
-  w.set("llama.embedding_length", uint32_t(s.hidden));
-  w.set("llama.feed_forward_length", uint32_t(s.ffn));
-  w.set("llama.block_count", uint32_t(s.layers));
-  w.set("llama.attention.head_count", uint32_t(s.heads));
-  w.set("llama.attention.head_count_kv", uint32_t(s.kv_heads));
-  w.set("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set("llama.rope.freq_base", 10000.0f);
-  w.set("llama.rope.dimension_count", uint32_t(s.hidden / s.heads));
-  w.set("llama.vocab_size", uint32_t(s.vocab));
   std::mt19937 rng(7);
-  const auto ones = [](int64_t n) {
-    std::vector<std::byte> v(size_t(n) * 4);
-    const float one = 1.0f;
-    for (int64_t i = 0; i < n; ++i) std::memcpy(v.data() + 4 * i, &one, 4);
-    return v;
-  };
-  const auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    w.add_tensor(name, ggml_types::q8_0, {cols, rows}, random_q8_0(rows, cols, rng));
-  };
-  const int64_t kv = s.hidden / s.heads * s.kv_heads;
-  matrix("token_embd.weight", s.vocab, s.hidden);
-  for (int64_t i = 0; i < s.layers; ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
-    w.add_tensor(b + "attn_norm.weight", ggml_types::f32, {s.hidden}, ones(s.hidden));
-    w.add_tensor(b + "ffn_norm.weight", ggml_types::f32, {s.hidden}, ones(s.hidden));
-    matrix(b + "attn_q.weight", s.hidden, s.hidden);
-    matrix(b + "attn_k.weight", kv, s.hidden);
-    matrix(b + "attn_v.weight", kv, s.hidden);
-    matrix(b + "attn_output.weight", s.hidden, s.hidden);
-    matrix(b + "ffn_gate.weight", s.ffn, s.hidden);
-    matrix(b + "ffn_up.weight", s.ffn, s.hidden);
-    matrix(b + "ffn_down.weight", s.hidden, s.ffn);
-  }
-  w.add_tensor("output_norm.weight", ggml_types::f32, {s.hidden}, ones(s.hidden));
-  w.write(path);
+  test::write_synthetic_llama(path, s, [&](const std::string&, int64_t rows, int64_t cols) {
+    return test::tensor_bytes{ggml_types::q8_0, random_q8_0(rows, cols, rng)};
+  });
 }
 
 // Runs owl with args; returns the child's peak resident set in bytes (-1 if it failed).

@@ -755,10 +755,11 @@ TEST(QuantDot, RandomBitPatternsScalarAndSimd) {
           EXPECT_NEAR(simd, scalar, 1e-5 * ref.magnitude) << name_of(t) << " " << isa_name(isa) << " vs scalar n=" << n;
         }
         // The VNNI build only fuses exact integer steps: bitwise the AVX2 result.
-        if (has_kernel(kernel_isa::avx512_vnni, t))
+        if (has_kernel(kernel_isa::avx512_vnni, t)) {
           EXPECT_EQ(std::bit_cast<uint32_t>(vec_dot_with(kernel_isa::avx2, t, w.data(), a.data(), n)),
                     std::bit_cast<uint32_t>(vec_dot_with(kernel_isa::avx512_vnni, t, w.data(), a.data(), n)))
               << name_of(t) << " n=" << n;
+        }
       }
     }
   }
@@ -840,7 +841,9 @@ TEST(QuantDot, Avx2AvailableOnX86) {
   const bool vnni = __get_cpuid_count(7, 0, &a7, &b7, &c7, &d7) && (b7 & (1u << 16)) && (b7 & (1u << 30)) &&
                     (b7 & (1u << 31)) && (c7 & (1u << 11));
   for (qtype t : all_qtypes) EXPECT_EQ(has_kernel(kernel_isa::avx512_vnni, t), vnni) << name_of(t);
-  if (vnni) EXPECT_EQ(best_isa(), kernel_isa::avx512_vnni);
+  if (vnni) {
+    EXPECT_EQ(best_isa(), kernel_isa::avx512_vnni);
+  }
 #else
   GTEST_SKIP() << "not x86-64";
 #endif

@@ -124,7 +124,9 @@ TEST_P(TokenizerGolden, StreamDecoderMatchesDecode) {
     for (const int32_t id : ids) {
       const std::string chunk = stream.push(id);
       EXPECT_TRUE(owl::tok::is_valid_utf8(chunk)) << "text " << show(c["text"]);
-      if (clean) EXPECT_EQ(chunk.find("\xEF\xBF\xBD"), std::string::npos) << "text " << show(c["text"]);
+      if (clean) {
+        EXPECT_EQ(chunk.find("\xEF\xBF\xBD"), std::string::npos) << "text " << show(c["text"]);
+      }
       all += chunk;
     }
     const std::string rest = stream.finish();

@@ -3,7 +3,7 @@
 // and F32).
 //
 // A row is a sequence of blocks of equal size; each block is a head (a scale, or nothing)
-// followed by pieces of equal size. In a group of 8 rows, block after block: the 8 rows'
+// and pieces of equal size, the head first or (Q6_K) last. In a group of 8 rows, block after block: the 8 rows'
 // heads, then piece 0 of rows 0..7, piece 1 of rows 0..7, ... — so one vector load of a piece
 // column holds the same elements of 8 rows. The layout has the plain one's size and loses
 // nothing (deinterleave_groups restores every byte); rows past the last full group stay plain.
@@ -20,6 +20,7 @@ struct interleave_shape {
   size_t block_bytes = 0;  // head_bytes + a whole number of pieces
   size_t head_bytes = 0;   // 0: no head
   size_t piece_bytes = 0;
+  bool head_at_end = false;  // the plain block's head follows its pieces (in a group it leads)
 };
 
 // `rows` rows of `row_bytes` (a whole number of blocks) from src into dst, which are the same

@@ -21,15 +21,18 @@ constexpr int64_t group_rows = interleave_group_rows;
 static_assert(interleave_group_rows == interleave_rows_per_group);
 
 // The 32-element blocks: a half scale, then their quants in 4-byte pieces. Q4_K: d, dmin and
-// the 12 bytes of packed scales and mins (16 bytes), then its quants in 4-byte pieces.
+// the 12 bytes of packed scales and mins (16 bytes), then its quants in 4-byte pieces (Q5_K:
+// qh, then qs). Q6_K:
+// ql, qh and the 16 signed scales in 4-byte pieces, then d (its head, at the block's end).
 interleave_shape shape_of(qtype t) {
-  return {size_t(info(t).block_bytes), t == qtype::q4_k ? size_t(16) : size_t(2), 4};
+  if (t == qtype::q6_k) return {size_t(q6_k::size), 2, 4, true};
+  return {size_t(info(t).block_bytes), t == qtype::q4_k || t == qtype::q5_k ? size_t(16) : size_t(2), 4};
 }
 
 int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
   if (!can_interleave(t))
     fail(std::string("quant: ") + what, std::string(info(t).name) + " has no interleaved layout",
-         "only Q4_0, Q8_0, IQ4_NL and Q4_K weights are interleaved");
+         "only Q4_0, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K weights are interleaved");
   if (cols < 0 || cols % info(t).block_size != 0)
     fail(std::string("quant: ") + what,
          "row of " + std::to_string(cols) + " elements: expected a multiple of " + std::to_string(info(t).block_size));
@@ -39,7 +42,8 @@ int64_t checked_blocks(qtype t, int64_t cols, const char* what) {
 }  // namespace
 
 bool can_interleave(qtype t) {
-  return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl || t == qtype::q4_k;
+  return t == qtype::q4_0 || t == qtype::q8_0 || t == qtype::iq4_nl || t == qtype::q4_k || t == qtype::q5_k ||
+         t == qtype::q6_k;
 }
 
 void interleave_rows(qtype t, const std::byte* src, std::byte* dst, int64_t rows, int64_t cols) {

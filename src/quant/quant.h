@@ -76,9 +76,10 @@ void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row
                  int64_t y_stride);
 
 // --- interleaved weights ------------------------------------------------------------------
-// The CPU's layout for Q4_0, Q8_0, IQ4_NL and Q4_K: core/row_interleave.h with each block's
-// scales as its head (a half; Q4_K: d, dmin and the 12 bytes of packed scales and mins) and
-// its quants in 4-byte pieces. A full group of 8 rows keeps its size and holds, block after
+// The CPU's layout for Q4_0, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K: core/row_interleave.h with
+// each block's scales as its head (a half; Q4_K, Q5_K: d, dmin and the 12 bytes of packed
+// scales and mins; Q6_K: d, its 8-bit scales then being 4 pieces like the quants) and the rest
+// in 4-byte pieces. A full group of 8 rows keeps its size and holds, block after
 // block, the 8 rows' heads, then [piece j][row r][quant bytes 4j..4j+3]: one sequential stream
 // feeds 8 outputs per vector with no transposes (a second stream for the scales halved the
 // speed from DRAM). Rows past the last full group stay plain; deinterleave_rows restores the

@@ -61,8 +61,8 @@ class cpu_backend final : public backend {
   const char* name() const override { return name_.c_str(); }
   int threads() const override { return pool_.size(); }
 
-  // Matrices are interleaved in groups of 8 rows when SIMD kernels run them: Q4_0, Q8_0, IQ4_NL
-  // and Q4_K (quant.h) and F16, BF16 and F32 with whole 8-column pieces (core/row_interleave.h).
+  // Matrices are interleaved in groups of 8 rows when SIMD kernels run them: Q4_0, Q8_0, IQ4_NL,
+  // Q4_K, Q5_K and Q6_K (quant.h) and F16, BF16 and F32 with whole 8-column pieces (core/row_interleave.h).
   // A decode step then reads one sequential stream per group instead of one per row; the
   // quantized ones also need no unpacking. Bitwise the same results.
   void adopt_weight(weight_matrix& w, std::byte* writable) override {
