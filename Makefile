@@ -1,13 +1,15 @@
 # owl — two commands on a fresh Debian 12 machine:
 #   make run    installs missing Debian packages, builds Release, runs the bundled model
-#   make test   installs, builds, runs every test (Release, then ASan+UBSan, then fuzzers briefly)
+#   make test   installs, builds, runs every test (Release, then ASan+UBSan, then fuzzers briefly,
+#               then the arm64 build under qemu)
 JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 SANITIZE_DIR := build/sanitize
+ARM64_DIR := build/arm64
 FUZZ_SECONDS ?= 20
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build build-sanitize run test test-release test-interop test-serve test-sanitize fuzz-smoke fuzz bench clean
+.PHONY: all deps build build-sanitize run test test-release test-interop test-serve test-sanitize test-arm64 fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -23,7 +25,7 @@ build: deps $(RELEASE_DIR)/build.ninja
 run: build
 	$(RELEASE_DIR)/owl run -p "$(PROMPT)" -n 200
 
-test: test-release test-interop test-serve test-sanitize fuzz-smoke
+test: test-release test-interop test-serve test-sanitize fuzz-smoke test-arm64
 
 test-release: build
 	cd $(RELEASE_DIR) && ctest --output-on-failure -j $(JOBS)
@@ -36,6 +38,10 @@ test-interop: build
 # clients for OWL_LOAD_SECONDS (default 60), chaos (aborts, bad bodies, stalled sockets).
 test-serve: build
 	scripts/test-serve $(RELEASE_DIR)
+
+# The arm64 build (scalar kernels), cross-compiled, with every test under qemu-aarch64.
+test-arm64:
+	JOBS=$(JOBS) scripts/test-arm64 $(ARM64_DIR)
 
 # owl vs llama.cpp on a synthetic Llama-3.2-1B-shaped model; results go in docs/performance.md.
 bench: build

@@ -25,6 +25,14 @@ inline constexpr bool address_sanitizer = false;
 inline constexpr bool address_sanitizer = false;
 #endif
 
+// Run under an emulator (a cross build's tests under qemu, see cmake/aarch64-linux-gnu.cmake):
+// correct, but many times slower than the same code on a native processor.
+#if defined(OWL_TESTS_EMULATED)
+inline constexpr bool emulated = true;
+#else
+inline constexpr bool emulated = false;
+#endif
+
 inline std::filesystem::path fixtures() {
   if (const char* env = std::getenv("OWL_FIXTURES"); env && *env) return env;
   return OWL_FIXTURES_DIR;
