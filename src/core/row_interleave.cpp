@@ -48,7 +48,8 @@ inline void copy_part(std::byte* dst, const std::byte* src, size_t n) {
 template <class F>
 void for_each_part(const group_layout& g, size_t b, size_t r, const F& fn) {
   const size_t plain = b * g.s.block_bytes;
-  const size_t head = g.s.head_at_end ? g.s.block_bytes - g.s.head_bytes : 0, pieces = g.s.head_at_end ? 0 : g.s.head_bytes;
+  const size_t head = g.s.head_at_end ? g.s.block_bytes - g.s.head_bytes : 0;  // offsets in the plain block
+  const size_t pieces = g.s.head_at_end ? 0 : g.s.head_bytes;
   if (g.s.head_bytes) fn(g.head(b, r), plain + head, g.s.head_bytes);
   for (size_t j = 0; j < g.pieces(); ++j) fn(g.piece(b, j, r), plain + pieces + j * g.s.piece_bytes, g.s.piece_bytes);
 }

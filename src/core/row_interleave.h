@@ -2,10 +2,10 @@
 // sequential stream per group (src/quant for the block formats, src/backend/cpu for F16, BF16
 // and F32).
 //
-// A row is a sequence of blocks of equal size; each block is a head (a scale, or nothing)
-// and pieces of equal size, the head first or (Q6_K) last. In a group of 8 rows, block after block: the 8 rows'
-// heads, then piece 0 of rows 0..7, piece 1 of rows 0..7, ... — so one vector load of a piece
-// column holds the same elements of 8 rows. The layout has the plain one's size and loses
+// A row is a sequence of blocks of equal size; each block is a head (a scale, or nothing) and
+// pieces of equal size, the head first or (Q6_K) last. In a group of 8 rows, block after block:
+// the 8 rows' heads, then piece 0 of rows 0..7, piece 1 of rows 0..7, ... — so one vector load
+// of a piece column holds the same elements of 8 rows. The layout has the plain one's size and loses
 // nothing (deinterleave_groups restores every byte); rows past the last full group stay plain.
 #pragma once
 
