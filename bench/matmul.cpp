@@ -1,7 +1,7 @@
 // matmul.cpp — owl_bench_matmul: one thread's speed of the matrix products per weight type
 // and kernel (quant::matmul_rows for quantized types, the SIMD table's matmul_rows for F16/BF16/
 // F32; "/x8": the rows interleaved in groups of 8 as the CPU backend stores them), timed in
-// thread CPU time (best of several rounds) so other processes on the machine disturb it little.
+// thread CPU time (best of at least 5 rounds and 0.2 s) so other processes on the machine disturb it little.
 // usage: owl_bench_matmul [--rows R] [--cols C] [--tokens N] [TYPE...]
 //        (default F16 Q4_0 Q8_0 Q4_K Q6_K)
 #include <time.h>
@@ -30,6 +30,21 @@ double thread_seconds() {
 
 const char* isa_name(kernel_isa isa) {
   return isa == kernel_isa::scalar ? "scalar" : isa == kernel_isa::avx2 ? "avx2" : "avx512_vnni";
+}
+
+// The best thread CPU time of fn over at least 5 rounds and 0.2 s: one call of a small product
+// (a decode step's matrix in L2) takes tens of microseconds, too short to time once.
+template <class F>
+double best_seconds(const F& fn) {
+  double best = 1e30, total = 0;
+  for (int round = 0; round < 5 || (total < 0.2 && round < 10000); ++round) {
+    const double start = thread_seconds();
+    fn();
+    const double took = thread_seconds() - start;
+    best = std::min(best, took);
+    total += took;
+  }
+  return best;
 }
 
 }  // namespace
@@ -61,7 +76,7 @@ int main(int argc, char** argv) try {
   std::vector<float> w_f32(size_t(rows * cols)), x_f32(size_t(tokens * cols));
   for (auto& v : w_f32) v = normal(rng);
   for (auto& v : x_f32) v = normal(rng);
-  std::printf("rows %lld, cols %lld, tokens %lld; one thread, best of 5; GOP/s = 2 rows cols tokens / s\n",
+  std::printf("rows %lld, cols %lld, tokens %lld; one thread, best of >= 5 rounds and 0.2 s; GOP/s = 2 rows cols tokens / s\n",
               (long long)rows, (long long)cols, (long long)tokens);
   std::printf("%-7s %-12s %10s %10s %8s\n", "type", "isa", "ms", "GOP/s", "GB/s");
   for (owl::dtype t : float_types) {
@@ -83,12 +98,9 @@ int main(int argc, char** argv) try {
     for (const bool grouped : {false, true}) {
       const auto kernel = grouped ? kernels.matmul_interleaved : kernels.matmul_rows;
       const int64_t kernel_rows = grouped ? rows / 8 * 8 : rows;
-      double best = 1e30;
-      for (int round = 0; round < 5; ++round) {
-        const double start = thread_seconds();
+      const double best = best_seconds([&] {
         kernel(t, (grouped ? interleaved : w).data(), wrb, 0, kernel_rows, cols, x_f32.data(), tokens, y.data(), rows);
-        best = std::min(best, thread_seconds() - start);
-      }
+      });
       std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", t == owl::dtype::f16 ? "F16" : t == owl::dtype::bf16 ? "BF16" : "F32",
                   (std::string(kernels.name) + (grouped ? "/x8" : "")).c_str(), 1e3 * best,
                   2.0 * double(kernel_rows * cols * tokens) / best * 1e-9, double(w.size()) / best * 1e-9);
@@ -103,13 +115,7 @@ int main(int argc, char** argv) try {
     std::vector<float> y(size_t(rows * tokens));
     for (kernel_isa isa : {kernel_isa::scalar, kernel_isa::avx2, kernel_isa::avx512_vnni}) {
       if (!has_kernel(isa, t)) continue;
-      double best = 1e30;
-      for (int round = 0; round < 5; ++round) {
-        const double start = thread_seconds();
-        matmul_rows(isa, t, w.data(), wrb, rows, a.data(), arb, tokens, cols, y.data(), rows);
-        best = std::min(best, thread_seconds() - start);
-        if (isa == kernel_isa::scalar) break;  // slow; one round says enough
-      }
+      const double best = best_seconds([&] { matmul_rows(isa, t, w.data(), wrb, rows, a.data(), arb, tokens, cols, y.data(), rows); });
       std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", std::string(info(t).name).c_str(), isa_name(isa), 1e3 * best,
                   2.0 * double(rows * cols * tokens) / best * 1e-9, double(w.size()) / best * 1e-9);
     }
@@ -119,12 +125,8 @@ int main(int argc, char** argv) try {
     interleave_rows(t, interleaved.data(), interleaved.data(), rows, cols);
     for (kernel_isa isa : {kernel_isa::avx2, kernel_isa::avx512_vnni}) {
       if (!has_interleaved_kernel(isa, t)) continue;
-      double best = 1e30;
-      for (int round = 0; round < 5; ++round) {
-        const double start = thread_seconds();
-        matmul_interleaved(isa, t, interleaved.data(), rows, 0, rows, a.data(), arb, tokens, cols, y.data(), rows);
-        best = std::min(best, thread_seconds() - start);
-      }
+      const double best = best_seconds(
+          [&] { matmul_interleaved(isa, t, interleaved.data(), rows, 0, rows, a.data(), arb, tokens, cols, y.data(), rows); });
       std::printf("%-7s %-12s %10.2f %10.1f %8.1f\n", std::string(info(t).name).c_str(),
                   (std::string(isa_name(isa)) + "/x8").c_str(), 1e3 * best, 2.0 * double(rows * cols * tokens) / best * 1e-9,
                   double(w.size()) / best * 1e-9);

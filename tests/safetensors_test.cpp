@@ -512,6 +512,27 @@ TEST(MappedFile, MapsAndReadsText) {
   }
 }
 
+TEST(AnonymousMemory, LargeBuffersStartOnAHugePageAndAllBytesAreUsable) {
+  constexpr size_t huge_page = size_t(2) << 20;
+  for (size_t size : {size_t(1), size_t(4096), huge_page - 1, huge_page, 3 * huge_page + 5}) {
+    auto m = owl::anonymous_memory::allocate(size, "test buffer");
+    ASSERT_NE(m.data(), nullptr);
+    ASSERT_EQ(m.size(), size);
+    if (size >= huge_page) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(m.data()) % huge_page, 0u) << size;
+    }
+    std::memset(m.data(), 0x5a, size);  // every byte is ours (ASan and the MMU agree)
+    EXPECT_EQ(m.data()[size - 1], std::byte{0x5a});
+    owl::anonymous_memory moved = std::move(m);
+    EXPECT_EQ(moved.size(), size);
+  }
+  EXPECT_EQ(owl::anonymous_memory::allocate(0, "empty").data(), nullptr);
+  EXPECT_OWL_ERROR(owl::anonymous_memory::allocate(SIZE_MAX - 100, "weights of a huge tensor"),
+                   "weights of a huge tensor", "cannot allocate");
+  EXPECT_OWL_ERROR(owl::anonymous_memory::allocate(size_t(1) << 60, "weights of a huge tensor"),
+                   "weights of a huge tensor", "cannot allocate");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -33,6 +34,24 @@ TEST(ThreadPool, EveryIndexRunsExactlyOnce) {
         EXPECT_EQ(short_chunks.load(), 0) << "only the last chunk may be shorter than min_chunk";
       }
     }
+  }
+}
+
+TEST(ThreadPool, ChunksPerThreadSetsHowFinelyTheRangeIsCut) {
+  thread_pool pool(2);
+  // 1000 indices, chunks of at least 1: the count of chunks is chunks_per_thread * threads
+  // (4 when not given), or fewer where min_chunk says so.
+  for (auto [per_thread, min_chunk, expected] : {std::tuple{0, 1, 8}, {1, 1, 2}, {4, 1, 8}, {16, 1, 32},
+                                                 {16, 100, 10}}) {
+    std::atomic<int> calls{0}, covered{0};
+    auto count_chunk = [&](int64_t begin, int64_t end) {
+      calls.fetch_add(1);
+      covered.fetch_add(int(end - begin));
+    };
+    if (per_thread == 0) pool.parallel_for(1000, min_chunk, count_chunk);
+    else pool.parallel_for(1000, min_chunk, count_chunk, per_thread);
+    EXPECT_EQ(calls.load(), expected) << per_thread << " per thread, min_chunk " << min_chunk;
+    EXPECT_EQ(covered.load(), 1000);
   }
 }
 

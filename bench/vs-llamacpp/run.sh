@@ -23,19 +23,25 @@ ln -sfn "$root/tests/interop/node_modules" "$work/node_modules"
 
 synthetic="$work/llama-1b-shape-L$layers"
 [ -f "$synthetic/model.safetensors" ] || "$build/owl_make_synthetic" "$synthetic" "${OWL_FIXTURES:-$root/../shared/fixtures}/tokenizers/llama3_1" --layers "$layers"
-bandwidth=$("$build/owl_membw" "$threads" 1024 | sed 's/.*"read_gb_per_s": \([0-9.]*\).*/\1/')
+# On a shared machine the bandwidth drifts by tens of percent within minutes (measured 30-54
+# GB/s on the 2-core EPYC), so it is measured before every run of either engine and each
+# type's roofline uses the median of those taken during its runs.
+measure_bandwidth() { "$build/owl_membw" "$threads" 1024 | sed 's/.*"read_gb_per_s": \([0-9.]*\).*/\1/'; }
+all_bandwidths=()
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo "| type | file GiB | owl pp512 | llama.cpp pp512 | ratio | owl tg128 | llama.cpp tg128 | ratio | tg roofline | owl % of roofline |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| type | file GiB | owl pp512 | llama.cpp pp512 | ratio | owl tg128 | llama.cpp tg128 | ratio | GB/s | tg roofline | owl % of roofline |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for type in "${types[@]}"; do
   file="$work/llama-1b-shape-L$layers-$type.gguf"
   [ -f "$file" ] || "$build/owl" convert "$synthetic" "$file" --type "$type" >/dev/null
-  owl_pp=(); owl_tg=(); cpp_pp=(); cpp_tg=()
+  owl_pp=(); owl_tg=(); cpp_pp=(); cpp_tg=(); bandwidths=()
   for ((r = 0; r < reps; r++)); do  # alternate the engines so drift hits both alike
+    bandwidths+=("$(measure_bandwidth)")
     out=$("$build/owl" bench "$file" -p 512 -n 128 -t "$threads" -r 1 --json)
     owl_pp+=("$(echo "$out" | node -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.find(x=>x.test=="pp512").tokens_per_s)')")
     owl_tg+=("$(echo "$out" | node -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.find(x=>x.test=="tg128").tokens_per_s)')")
+    bandwidths+=("$(measure_bandwidth)")
     out=$(cd "$work" && node "$peer" "$file" 512 128 "$threads")
     cpp_pp+=("$(echo "$out" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).pp)')")
     cpp_tg+=("$(echo "$out" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).tg)')")
@@ -43,10 +49,13 @@ for type in "${types[@]}"; do
   bytes=$(stat -c %s "$file")
   op=$(printf '%s\n' "${owl_pp[@]}" | median); cp=$(printf '%s\n' "${cpp_pp[@]}" | median)
   ot=$(printf '%s\n' "${owl_tg[@]}" | median); ct=$(printf '%s\n' "${cpp_tg[@]}" | median)
+  bandwidth=$(printf '%s\n' "${bandwidths[@]}" | median); all_bandwidths+=("${bandwidths[@]}")
   awk -v t="$type" -v b="$bytes" -v op="$op" -v cp="$cp" -v ot="$ot" -v ct="$ct" -v bw="$bandwidth" 'BEGIN {
     roof = bw * 1e9 / b;
-    printf "| %s | %.2f | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f | %.0f%% |\n",
-           t, b / 2^30, op, cp, op / cp, ot, ct, ot / ct, roof, 100 * ot / roof }'
+    printf "| %s | %.2f | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f | %.1f | %.0f%% |\n",
+           t, b / 2^30, op, cp, op / cp, ot, ct, ot / ct, bw, roof, 100 * ot / roof }'
 done
 echo
-echo "threads $threads, median of $reps, read bandwidth $bandwidth GB/s (owl_membw), llama.cpp = node-llama-cpp 3.22.1 prebuilt CPU"
+range=$(printf '%s\n' "${all_bandwidths[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}')
+echo "threads $threads, median of $reps; read bandwidth (owl_membw) measured before every run, $range GB/s;"
+echo "llama.cpp = node-llama-cpp 3.22.1 prebuilt CPU"

@@ -131,14 +131,36 @@ void release_mapped_pages(const void* data, size_t size) noexcept {
 anonymous_memory anonymous_memory::allocate(size_t size, const std::string& what) {
   anonymous_memory m;
   if (size == 0) return m;
-  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // Buffers of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages:
+  // a decode step streams every weight once, and with 4 KiB pages it took a TLB miss every
+  // 4 KiB (the hardware prefetchers also stop at each page's end). Measured on the 2-core
+  // EPYC, tg of the 1B-shape Q4_K_M with 1 thread 23-25 -> 29-30 t/s; F16 with 2 threads
+  // 10-12 -> 12-16 t/s. Loading cost no more here, but with the kernel's usual "defrag=madvise"
+  // a machine with fragmented memory compacts it while the weights are written (an earlier
+  // measurement: 5.9 s instead of 1.1 s for 2.3 GB); `defer` in
+  // /sys/kernel/mm/transparent_hugepage/defrag trades that for huge pages that come later.
+  constexpr size_t huge_page = size_t(2) << 20;
+  const bool huge = size >= huge_page;
+  if (huge && size > std::numeric_limits<size_t>::max() - huge_page)
+    fail(what, "cannot allocate " + std::to_string(size) + " bytes: larger than the address space",
+         "the tensor sizes cannot be right; check the model file");
+  const size_t reserved = huge ? size + huge_page : size;
+  void* data = ::mmap(nullptr, reserved, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (data == MAP_FAILED) {
     const int err = errno;
     fail(what, "cannot allocate " + std::to_string(size) + " bytes: " + errno_text(err),
          "free memory, or load with repacking off (--no-repack) to use the file's pages as they are");
   }
-  // No MADV_HUGEPAGE: with the common "defrag=madvise" setting each 2 MiB fault may compact
-  // memory synchronously — measured 5.9 s instead of 1.1 s to load 2.3 GB of weights.
+  if (huge) {
+    // Keep the 2 MiB-aligned part; give back the pages before and after it.
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE)), begin = uintptr_t(data);
+    const uintptr_t aligned = (begin + huge_page - 1) & ~uintptr_t(huge_page - 1);
+    const uintptr_t end = begin + (reserved + page - 1) / page * page, used_end = aligned + (size + page - 1) / page * page;
+    if (aligned > begin) ::munmap(data, aligned - begin);
+    if (end > used_end) ::munmap(reinterpret_cast<void*>(used_end), end - used_end);
+    data = reinterpret_cast<void*>(aligned);
+    ::madvise(data, size, MADV_HUGEPAGE);  // a hint: without THP the pages stay 4 KiB
+  }
   m.data_ = data;
   m.size_ = size;
   return m;

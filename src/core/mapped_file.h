@@ -48,7 +48,8 @@ class mapped_file {
 // maps them again. For weights copied into another layout, so they are not resident twice.
 void release_mapped_pages(const void* data, size_t size) noexcept;
 
-// Page-aligned anonymous memory for large buffers (weights rewritten at load). RAII.
+// Page-aligned anonymous memory for large buffers (weights rewritten at load). RAII. Buffers of
+// 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages (MADV_HUGEPAGE).
 class anonymous_memory {
  public:
   // Throws owl::error naming `what` when the memory cannot be had.

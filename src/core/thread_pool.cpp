@@ -73,14 +73,13 @@ void thread_pool::worker_loop() {
   }
 }
 
-void thread_pool::parallel_for(int64_t count, int64_t min_chunk,
-                               const std::function<void(int64_t, int64_t)>& fn) {
+void thread_pool::parallel_for(int64_t count, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn,
+                               int chunks_per_thread) {
   if (count <= 0) return;
   min_chunk = std::max<int64_t>(1, min_chunk);
   const int threads = size();
-  // Up to 4 chunks per thread: enough to even out a slow or pre-empted thread, few enough
-  // that each chunk still amortizes its setup (a matmul chunk unpacks its weight rows).
-  const int64_t max_chunks = threads == 1 ? 1 : std::min<int64_t>(0xffff, 4 * int64_t(threads));
+  const int64_t max_chunks =
+      threads == 1 ? 1 : std::min<int64_t>(0xffff, std::max(1, chunks_per_thread) * int64_t(threads));
   const int64_t chunks = std::min<int64_t>(max_chunks, count / min_chunk);  // each >= min_chunk
   if (chunks <= 1) {
     fn(0, count);

@@ -27,9 +27,11 @@ class thread_pool {
   int size() const { return int(workers_.size()) + 1; }
 
   // Calls fn(begin, end) over disjoint chunks covering [0, count), each at least min_chunk
-  // long (the last may be shorter). Returns when all chunks are done. Which thread runs which
-  // chunk is not fixed: fn's results must not depend on it.
-  void parallel_for(int64_t count, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+  // long (the last may be shorter), at most chunks_per_thread per thread. Returns when all
+  // chunks are done. Which thread runs which chunk is not fixed: fn's results must not depend
+  // on it. More chunks even out the threads' finishing times; fewer amortize a chunk's setup.
+  void parallel_for(int64_t count, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn,
+                    int chunks_per_thread = 4);
 
  private:
   void worker_loop();

@@ -21,9 +21,20 @@ namespace {
 
 // Element-wise ops run on the calling thread below these counts: a decode step passes one
 // token's row (a few thousand elements), where waking the pool costs more than the loop.
-// Ops with a transcendental per element (silu, gelu, tanh) pay off sooner than add or scale.
-constexpr int64_t parallel_min_costly = 1 << 14;
+// Ops with a transcendental per element (silu, gelu, tanh) pay off sooner than add or scale:
+// a decode step's 8192 SiLUs take ~40 us alone, the pool a few.
+constexpr int64_t parallel_min_costly = 1 << 12;
 constexpr int64_t parallel_min_cheap = 1 << 17;
+
+// Chunks per thread of a matrix product: a prompt's chunk unpacks its weight groups once for
+// many tokens (4 amortize that and still even out a slow or pre-empted thread); a decode step's
+// costs nothing to start, and with 4 the threads waited on each other's last chunk for ~6% of
+// a Q4_K_M step (perf, 2 threads).
+constexpr int prompt_chunks_per_thread = 4;
+constexpr int decode_chunks_per_thread = 16;
+inline int matmul_chunks_per_thread(int64_t tokens) {
+  return tokens <= 2 ? decode_chunks_per_thread : prompt_chunks_per_thread;
+}
 
 // Query heads per attention job: one KV group's heads share each loaded key and value row.
 constexpr int64_t attention_head_tile = 4;
@@ -121,7 +132,7 @@ class cpu_backend final : public backend {
         if (split > row_begin) grouped(w.type, w.data, row_bytes, row_begin, split, w.cols, x, n, y, w.rows);
         if (row_end > split) plain(w.type, w.data, row_bytes, split, row_end, w.cols, x, n, y, w.rows);
         add_bias(bias, n, w.rows, row_begin, row_end, y);
-      });
+      }, matmul_chunks_per_thread(n));
       return;
     }
     if (kernels_.matmul_rows) {
@@ -229,13 +240,13 @@ class cpu_backend final : public backend {
   // computed by the same scalar expression wherever it runs, so results are bitwise unchanged.
   void gated_activation(const activation_config& act, float* gate, const float* up, int64_t count) override {
     for_elements(count, parallel_min_costly, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) gate[i] = scalar::gated(act, gate[i], up[i]);
+      scalar::gated(act, gate + begin, up + begin, end - begin);
     });
   }
 
   void activation(const activation_config& act, float* x, int64_t count) override {
     for_elements(count, parallel_min_costly, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) x[i] = scalar::activate(act, x[i]);
+      scalar::activate(act, x + begin, end - begin);
     });
   }
 
@@ -323,14 +334,14 @@ class cpu_backend final : public backend {
         quant::matmul_interleaved(quant_isa_, weight_type, w.data, w.rows, row_begin, row_end, xq, act_row, n, w.cols,
                                   y + row_begin, w.rows);
         add_bias(bias, n, w.rows, row_begin, row_end, y);
-      });
+      }, matmul_chunks_per_thread(n));
       return;
     }
     pool_.parallel_for(w.rows, 16, [&](int64_t row_begin, int64_t row_end) {
       quant::matmul_rows(quant_isa_, weight_type, w.data + size_t(row_begin) * weight_row, weight_row,
                          row_end - row_begin, xq, act_row, n, w.cols, y + row_begin, w.rows);
       add_bias(bias, n, w.rows, row_begin, row_end, y);
-    });
+    }, matmul_chunks_per_thread(n));
   }
 
   thread_pool pool_;

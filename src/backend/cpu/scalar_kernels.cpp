@@ -80,29 +80,47 @@ float gelu_tanh(float x) {
   return float(0.5 * x * (1.0 + std::tanh(inner)));
 }
 
-float activate(const activation_config& act, float x) {
+namespace {
+
+// Applies element(x) over x[count] with the activation chosen once, outside the loop (a decode
+// step runs this on each FFN row: a switch and a call per element cost as much as the math).
+template <class Op>
+void for_activation(const activation_config& act, Op&& op) {
   switch (act.kind) {
-    case activation_kind::silu: return silu(x);
-    case activation_kind::gelu: return gelu(x);
-    case activation_kind::gelu_tanh: return gelu_tanh(x);
-    case activation_kind::relu2: {
+    // Lambdas, not function pointers: each loop is compiled with its function inlined.
+    case activation_kind::silu: return op([](float x) { return silu(x); });
+    case activation_kind::gelu: return op([](float x) { return gelu(x); });
+    case activation_kind::gelu_tanh: return op([](float x) { return gelu_tanh(x); });
+    case activation_kind::relu2: return op([](float x) {
       const float r = std::max(x, 0.0f);
       return r * r;
-    }
+    });
     case activation_kind::swiglu_oai: break;
   }
   fail("cpu backend", "activation swiglu_oai needs a gate and an up projection");
 }
 
-float gated(const activation_config& act, float gate, float up) {
+}  // namespace
+
+void activate(const activation_config& act, float* x, int64_t count) {
+  for_activation(act, [&](auto f) {
+    for (int64_t i = 0; i < count; ++i) x[i] = f(x[i]);
+  });
+}
+
+void gated(const activation_config& act, float* gate, const float* up, int64_t count) {
   if (act.kind == activation_kind::swiglu_oai) {
     // gpt-oss: clamp both halves, then (up + 1) * gate * sigmoid(alpha * gate).
-    gate = std::min(gate, act.limit);
-    up = std::clamp(up, -act.limit, act.limit);
-    const float glu = gate / (1.0f + std::exp(-act.alpha * gate));
-    return (up + 1.0f) * glu;
+    for (int64_t i = 0; i < count; ++i) {
+      const float g = std::min(gate[i], act.limit), u = std::clamp(up[i], -act.limit, act.limit);
+      const float glu = g / (1.0f + std::exp(-act.alpha * g));
+      gate[i] = (u + 1.0f) * glu;
+    }
+    return;
   }
-  return activate(act, gate) * up;
+  for_activation(act, [&](auto f) {
+    for (int64_t i = 0; i < count; ++i) gate[i] = f(gate[i]) * up[i];
+  });
 }
 
 void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_t first_key, int64_t n_keys,

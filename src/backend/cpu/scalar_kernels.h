@@ -19,8 +19,10 @@ void layer_norm_row(const float* x, const float* weight, const float* bias, int6
 float silu(float x);
 float gelu(float x);       // exact, with erf
 float gelu_tanh(float x);  // tanh approximation
-float activate(const activation_config& act, float x);
-float gated(const activation_config& act, float gate, float up);
+// In place over x[count]: x[i] = act(x[i]).
+void activate(const activation_config& act, float* x, int64_t count);
+// In place over gate[count]: gate[i] = act(gate[i]) * up[i] (gpt-oss: its clamped variant).
+void gated(const activation_config& act, float* gate, const float* up, int64_t count);
 // One query against its keys: out[v_dim] = softmax(scores) @ values. `scores` is scratch of n_keys.
 void attend_one(const attention_args& a, const float* q, int64_t kv_head, int64_t first_key, int64_t n_keys,
                 float sink, bool has_sink, float* scores, float* out);
