@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <numbers>
 #include <random>
 
 #include "arch/rope.h"
 #include "core/mapped_file.h"
 #include "io/gguf.h"
+#include "io/gguf_layout.h"
 #include "owl/convert.h"
 #include "owl/dtype.h"
 #include "owl/error.h"
@@ -435,6 +437,84 @@ TEST(GgufModelStories, QuantizeWritesLoadableFiles) {
   auto bad = test::run_owl("quantize " + test::shell_quote(f16.string()) + " " + test::shell_quote((dir / "x.gguf").string()) + " Q9_9");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("unknown GGUF output type"), std::string::npos) << bad.err;
+}
+
+// llama.cpp's Q4_K_M and Q5_K_M mixes (llama_tensor_get_type), tensor by tensor, on 16 layers:
+// more bits in layers 0, 1, 4, 7, 10, 13, 14, 15.
+TEST(GgufMix, TypesFollowLlamaCpp) {
+  const auto q4km = parse_gguf_type("Q4_K_M"), q5km = parse_gguf_type("Q5_K_M");
+  const gguf_type_context dense{.cols = 2048, .layers = 16, .has_output = true, .experts = 0};
+  const gguf_type_context tied{.cols = 2048, .layers = 16, .has_output = false, .experts = 0};
+  const gguf_type_context mixtral{.cols = 4096, .layers = 16, .has_output = true, .experts = 8};
+  auto type = [](const gguf_convert_options& o, const std::string& name, gguf_type_context c) {
+    return std::string(dtype_name(choose_gguf_type(o, name, c)));
+  };
+  EXPECT_EQ(type(q4km, "output.weight", dense), "Q6_K");
+  EXPECT_EQ(type(q4km, "token_embd.weight", dense), "Q4_K");
+  EXPECT_EQ(type(q4km, "token_embd.weight", tied), "Q6_K") << "a tied embedding is quantized as the output";
+  EXPECT_EQ(type(q5km, "token_embd.weight", tied), "Q6_K");
+  for (int64_t layer = 0; layer < 16; ++layer) {
+    const bool more = layer < 2 || layer >= 14 || layer == 4 || layer == 7 || layer == 10 || layer == 13;
+    const std::string blk = "blk." + std::to_string(layer) + ".";
+    EXPECT_EQ(type(q4km, blk + "attn_v.weight", dense), more ? "Q6_K" : "Q4_K") << layer;
+    EXPECT_EQ(type(q4km, blk + "ffn_down.weight", dense), more ? "Q6_K" : "Q4_K") << layer;
+    EXPECT_EQ(type(q5km, blk + "ffn_down.weight", dense), more ? "Q6_K" : "Q5_K") << layer;
+    EXPECT_EQ(type(q4km, blk + "ffn_down_exps.weight", mixtral), more ? "Q6_K" : "Q4_K") << layer;
+    EXPECT_EQ(type(q4km, blk + "ffn_down_shexp.weight", mixtral), more ? "Q6_K" : "Q4_K") << layer;
+    for (const char* plain : {"attn_q.weight", "attn_k.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight"})
+      EXPECT_EQ(type(q4km, blk + plain, dense), "Q4_K") << blk << plain;
+    EXPECT_EQ(type(q4km, blk + "attn_qkv.weight", dense), "Q5_K");
+    EXPECT_EQ(type(q5km, blk + "attn_qkv.weight", dense), "Q6_K");
+    // 8 experts (Mixtral): attention gets more bits everywhere
+    EXPECT_EQ(type(q4km, blk + "attn_v.weight", mixtral), "Q8_0");
+    EXPECT_EQ(type(q4km, blk + "attn_k.weight", mixtral), "Q8_0");
+    EXPECT_EQ(type(q4km, blk + "attn_output.weight", mixtral), "Q5_K");
+    EXPECT_EQ(type(q5km, blk + "attn_output.weight", mixtral), "Q5_K");
+    EXPECT_EQ(type(q4km, blk + "ffn_gate_exps.weight", mixtral), "Q4_K");
+  }
+  // Rows the blocks do not divide: llama-quantize's fallbacks, then F16.
+  EXPECT_EQ(type(q4km, "blk.2.ffn_up.weight", {.cols = 64, .layers = 16}), "Q5_0");
+  EXPECT_EQ(type(q5km, "blk.2.ffn_up.weight", {.cols = 96, .layers = 16}), "Q5_1");
+  EXPECT_EQ(type(q4km, "blk.0.attn_v.weight", {.cols = 96, .layers = 16}), "Q8_0");
+  EXPECT_EQ(type(q4km, "output.weight", {.cols = 64, .layers = 16}), "Q8_0");
+  EXPECT_EQ(type(q4km, "blk.2.ffn_up.weight", {.cols = 172, .layers = 16}), "F16");
+  EXPECT_EQ(type(parse_gguf_type("Q3_K"), "blk.2.ffn_up.weight", {.cols = 64, .layers = 16}), "IQ4_NL");
+  EXPECT_EQ(type(parse_gguf_type("Q4_0"), "blk.2.ffn_up.weight", {.cols = 48, .layers = 16}), "F16");
+  EXPECT_EQ(type(parse_gguf_type("Q8_0"), "output.weight", {.cols = 64, .layers = 16}), "Q8_0") << "no mix: as asked";
+  // Names that only look like layers are not.
+  EXPECT_EQ(type(q4km, "blk.x.attn_v.weight", dense), "Q4_K");
+  EXPECT_EQ(type(q4km, "blk.99999999999999999999.ffn_down.weight", dense), "Q4_K");
+}
+
+// `owl quantize` with a mix on a file whose embedding is tied: the embedding gets the output's Q6_K.
+TEST(GgufMix, QuantizeGivesATiedEmbeddingTheOutputsType) {
+  test::temp_dir dir("gguf");
+  const test::llama_shape shape{256, 512, 2, 4, 2, 64};
+  for (const bool untied : {false, true}) {
+    const fs::path in = dir / "in.gguf", out = dir / "out.gguf";
+    test::write_synthetic_llama(
+        in, shape,
+        [&](const std::string&, int64_t rows, int64_t cols) {
+          std::vector<std::byte> bytes(size_t(rows * cols) * 2);
+          for (size_t i = 0; i < bytes.size() / 2; ++i) {
+            const uint16_t h = f32_to_f16(0.01f * float(int(i % 17) - 8));
+            std::memcpy(&bytes[2 * i], &h, 2);
+          }
+          return test::tensor_bytes{ggml_types::f16, std::move(bytes)};
+        },
+        untied);
+    quantize_gguf(in, out, parse_gguf_type("Q4_K_M"));
+    auto file = gguf_file::open(out);
+    std::map<std::string, uint32_t> types;
+    for (const gguf_tensor_info& t : file->tensors()) types[t.name] = t.ggml_type;
+    EXPECT_EQ(types.at("token_embd.weight"), untied ? ggml_types::q4_k : ggml_types::q6_k) << untied;
+    if (untied) {
+      EXPECT_EQ(types.at("output.weight"), ggml_types::q6_k);
+    }
+    EXPECT_EQ(types.at("blk.0.ffn_down.weight"), ggml_types::q4_k);
+    EXPECT_EQ(types.at("blk.1.ffn_down.weight"), ggml_types::q6_k);  // the last eighth of 2 layers: more bits
+    EXPECT_EQ(types.at("blk.0.ffn_gate.weight"), ggml_types::q4_k);
+  }
 }
 
 // The CPU backend interleaves Q4_0, Q8_0, IQ4_NL, F16, BF16 and F32 matrices at load

@@ -2,6 +2,8 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
+#include <string_view>
 
 #include "arch/model_config.h"
 #include "io/gguf.h"
@@ -29,19 +31,71 @@ uint32_t ggml_from_dtype(dtype type) {
   }
 }
 
-// The type a weight gets: the requested one, adjusted by llama.cpp's K-quant mixes (more bits
-// for attn_v, ffn_down in some layers, and the output), and F16 where rows do not split into
-// whole blocks.
-dtype choose_gguf_type(const gguf_convert_options& o, const std::string& gguf_name, int64_t cols, int64_t layers) {
-  dtype type = o.type;
-  if (!o.mix.empty()) {
-    auto layer = match_layer_pattern("blk.{}.attn_v.weight", gguf_name);
-    if (!layer) layer = match_layer_pattern("blk.{}.ffn_down.weight", gguf_name);
-    const auto more_bits = [&](int64_t i) { return i < layers / 8 || i >= 7 * layers / 8 || (i - layers / 8) % 3 == 2; };
-    if (gguf_name == "output.weight" || (layer && more_bits(*layer))) type = dtype::q6_k;
+namespace {
+
+// llama.cpp's "use_more_bits": the first and last eighth of the layers and every third between.
+bool more_bits(int64_t layer, int64_t layers) {
+  return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+}
+
+// N of a name "blk.N.<rest>" (N of at most 9 digits), else nullopt.
+std::optional<int64_t> layer_of(std::string_view name) {
+  constexpr std::string_view prefix = "blk.";
+  if (!name.starts_with(prefix)) return std::nullopt;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string_view::npos || dot == prefix.size() || dot - prefix.size() > 9) return std::nullopt;
+  int64_t n = 0;
+  for (char ch : name.substr(prefix.size(), dot - prefix.size())) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    n = 10 * n + (ch - '0');
   }
-  if (cols % dtype_block_size(type) != 0) type = dtype::f16;
-  return type;
+  return n;
+}
+
+// llama.cpp's substitutes for a type whose blocks do not divide the rows (llama-quantize's
+// "fallback quantization"), and F16 where those do not divide them either.
+dtype fit_rows(dtype type, int64_t cols) {
+  if (cols % dtype_block_size(type) == 0) return type;
+  switch (type) {
+    case dtype::q2_k: case dtype::q3_k: case dtype::iq4_xs: type = dtype::iq4_nl; break;
+    case dtype::q4_k: type = dtype::q5_0; break;
+    case dtype::q5_k: type = dtype::q5_1; break;
+    case dtype::q6_k: type = dtype::q8_0; break;
+    default: return dtype::f16;
+  }
+  return cols % dtype_block_size(type) == 0 ? type : dtype::f16;
+}
+
+}  // namespace
+
+// The type a weight gets: the requested one, or under a mix llama.cpp's choice for Q4_K_M and
+// Q5_K_M (llama_tensor_get_type): the output layer, or the embedding when it doubles as the
+// output, Q6_K (Q8_0 where 256 does not divide its rows); attn_v and every ffn_down (experts and
+// shared experts too) Q6_K in the more_bits layers; fused attn_qkv one step up; with 8 experts
+// attn_v and attn_k Q8_0 and (Q4_K_M) attn_output Q5_K. Then fit_rows.
+dtype choose_gguf_type(const gguf_convert_options& o, const std::string& gguf_name, const gguf_type_context& c) {
+  dtype type = o.type;
+  if (o.mix.empty()) return fit_rows(type, c.cols);
+  const auto layer = layer_of(gguf_name);
+  const bool in_more_bits_layer = layer && more_bits(*layer, c.layers);
+  const auto has = [&](std::string_view part) { return gguf_name.find(part) != std::string::npos; };
+  if (gguf_name == "output.weight" || (!c.has_output && gguf_name == "token_embd.weight")) {
+    type = c.cols % dtype_block_size(o.type) != 0 ? dtype::q8_0 : dtype::q6_k;
+  } else if (gguf_name == "token_embd.weight") {
+    // the mix's base type
+  } else if (has("attn_v.weight")) {
+    if (c.experts == 8) type = dtype::q8_0;
+    else if (in_more_bits_layer) type = dtype::q6_k;
+  } else if (has("attn_k.weight")) {
+    if (c.experts == 8) type = dtype::q8_0;
+  } else if (has("ffn_down")) {
+    if (in_more_bits_layer) type = dtype::q6_k;
+  } else if (has("attn_output.weight")) {
+    if (c.experts == 8 && o.mix == "Q4_K_M") type = dtype::q5_k;
+  } else if (has("attn_qkv.weight")) {
+    type = o.mix == "Q4_K_M" ? dtype::q5_k : dtype::q6_k;
+  }
+  return fit_rows(type, c.cols);
 }
 
 std::vector<std::byte> encode_rows(const std::vector<float>& values, int64_t rows, int64_t cols, dtype type) {
@@ -133,7 +187,10 @@ struct tensor_sink {
     // Biases, norms and the router stay F32 as llama.cpp keeps them: a rounded router can flip
     // which experts a token goes to.
     const bool keep_f32 = shape.size() == 1 || name.ends_with(".bias") || name.ends_with("ffn_gate_inp.weight");
-    const dtype type = keep_f32 ? dtype::f32 : choose_gguf_type(o, name, cols, c.layers);
+    const dtype type =
+        keep_f32 ? dtype::f32
+                 : choose_gguf_type(o, name, {.cols = cols, .layers = c.layers, .has_output = !c.tie_word_embeddings,
+                                              .experts = c.moe.experts});
     std::vector<int64_t> ne(shape.rbegin(), shape.rend());
     w.add_tensor(name, ggml_from_dtype(type), ne, encode_rows(values, rows, cols, type));
   }

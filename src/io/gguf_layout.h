@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,14 @@ void write_gguf_tensors(const gguf_arch& arch, const model_config& config, const
 // Shared with quantize_gguf.
 std::optional<dtype> dtype_from_ggml(uint32_t ggml_type);
 uint32_t ggml_from_dtype(dtype type);
-dtype choose_gguf_type(const gguf_convert_options& o, const std::string& gguf_name, int64_t cols, int64_t layers);
+// What the type of a matrix depends on besides its GGUF name.
+struct gguf_type_context {
+  int64_t cols = 0;         // elements per row
+  int64_t layers = 0;       // block_count
+  bool has_output = true;   // false: token_embd doubles as the output layer (tied embeddings)
+  int64_t experts = 0;      // routed experts per MoE layer, 0 for a dense model
+};
+dtype choose_gguf_type(const gguf_convert_options& o, const std::string& gguf_name, const gguf_type_context& c);
 std::vector<std::byte> encode_rows(const std::vector<float>& values, int64_t rows, int64_t cols, dtype type);
 std::vector<float> decode_rows(const tensor_view& t);
 

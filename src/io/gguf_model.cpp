@@ -133,6 +133,9 @@ void quantize_gguf(const fs::path& in, const fs::path& out, const gguf_convert_o
   auto file = gguf_file::open(in);
   const std::string& arch_name = file->get_string("general.architecture");
   const uint64_t layers = file->get_u64(arch_name + ".block_count");
+  const int64_t experts =
+      int64_t(std::min<uint64_t>(file->reader().find_u64(arch_name + ".expert_count").value_or(0), 1u << 20));
+  const bool has_output = file->find_tensor("output.weight") != nullptr;  // else token_embd is the output too
   gguf_writer writer;
   for (const auto& [key, value] : file->metadata())
     if (key != "general.alignment") writer.set(key, value);
@@ -152,7 +155,8 @@ void quantize_gguf(const fs::path& in, const fs::path& out, const gguf_convert_o
     v.data = t.data;
     v.nbytes = t.nbytes;
     v.source = in.string();
-    const dtype target = choose_gguf_type(options, t.name, t.shape[0], int64_t(layers));
+    const dtype target = choose_gguf_type(
+        options, t.name, {.cols = t.shape[0], .layers = int64_t(layers), .has_output = has_output, .experts = experts});
     writer.add_tensor(t.name, ggml_from_dtype(target), t.shape,
                       encode_rows(decode_rows(v), t.numel() / t.shape[0], t.shape[0], target));
   }
