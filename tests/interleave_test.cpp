@@ -25,6 +25,8 @@ constexpr qtype interleavable[] = {qtype::q4_0, qtype::q8_0, qtype::iq4_nl, qtyp
 bool has_min(qtype t) { return t == qtype::q4_k || t == qtype::q5_k; }
 int head_bytes(qtype t) { return has_min(t) ? 16 : 2; }
 int head_offset(qtype t) { return t == qtype::q6_k ? info(t).block_bytes - 2 : 0; }
+// Q6_K's 4 scale pieces (the plain block's last before d) lead its piece columns.
+int lead_pieces(qtype t) { return t == qtype::q6_k ? 4 : 0; }
 
 // rows of cols quantized from Gaussian values; every third row scaled up so blocks differ.
 bytes make_weights(qtype t, int64_t rows, int64_t cols, uint32_t seed) {
@@ -79,7 +81,8 @@ TEST(Interleave, RewritesInPlaceAndRestoresEveryByte) {
 }
 
 // Block b of a group: the 8 rows' heads (scales), then piece j holding row r's other bytes
-// 4j..4j+3 at 32j + 4r — spelled out here independently of interleave.cpp.
+// 4j..4j+3 at 32j + 4r (Q6_K: its 4 scale pieces lead, the rest follow) — spelled out here
+// independently of interleave.cpp.
 TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
   for (qtype t : interleavable) {
     const int64_t cols = 512, nb = cols / info(t).block_size;
@@ -93,9 +96,11 @@ TEST(Interleave, LayoutIsScalesThenFourBytePiecesPerRow) {
       for (int r = 0; r < 8; ++r) {
         const std::byte* src = plain.data() + size_t(r) * row_bytes(t, cols) + size_t(b) * size_t(block);
         EXPECT_EQ(std::memcmp(group_block + head * r, src + head_at, size_t(head)), 0) << info(t).name << " head of row " << r;
-        for (int j = 0; j < quants / 4; ++j)
-          EXPECT_EQ(std::memcmp(group_block + 8 * head + 32 * j + 4 * r, src + pieces_at + 4 * j, 4), 0)
+        for (int j = 0; j < quants / 4; ++j) {
+          const int column = (j + lead_pieces(t)) % (quants / 4);
+          EXPECT_EQ(std::memcmp(group_block + 8 * head + 32 * column + 4 * r, src + pieces_at + 4 * j, 4), 0)
               << info(t).name << " block " << b << " row " << r << " piece " << j;
+        }
       }
     }
   }

@@ -25,7 +25,7 @@ struct group_layout {
 
 group_layout checked_layout(size_t row_bytes, const interleave_shape& s) {
   if (s.piece_bytes == 0 || s.block_bytes <= s.head_bytes || (s.block_bytes - s.head_bytes) % s.piece_bytes != 0 ||
-      row_bytes % s.block_bytes != 0)
+      row_bytes % s.block_bytes != 0 || s.lead_pieces >= (s.block_bytes - s.head_bytes) / s.piece_bytes)
     fail("row interleave", "rows of " + std::to_string(row_bytes) + " bytes do not split into blocks of " +
                                std::to_string(s.block_bytes) + " (head " + std::to_string(s.head_bytes) + ", pieces of " +
                                std::to_string(s.piece_bytes) + ")");
@@ -51,7 +51,9 @@ void for_each_part(const group_layout& g, size_t b, size_t r, const F& fn) {
   const size_t head = g.s.head_at_end ? g.s.block_bytes - g.s.head_bytes : 0;  // offsets in the plain block
   const size_t pieces = g.s.head_at_end ? 0 : g.s.head_bytes;
   if (g.s.head_bytes) fn(g.head(b, r), plain + head, g.s.head_bytes);
-  for (size_t j = 0; j < g.pieces(); ++j) fn(g.piece(b, j, r), plain + pieces + j * g.s.piece_bytes, g.s.piece_bytes);
+  const size_t n = g.pieces();
+  for (size_t j = 0; j < n; ++j)  // plain piece j is column (j + lead_pieces) % n
+    fn(g.piece(b, (j + g.s.lead_pieces) % n, r), plain + pieces + j * g.s.piece_bytes, g.s.piece_bytes);
 }
 
 // src and dst may be the same bytes (in place) or disjoint ones.

@@ -21,6 +21,10 @@ struct interleave_shape {
   size_t head_bytes = 0;   // 0: no head
   size_t piece_bytes = 0;
   bool head_at_end = false;  // the plain block's head follows its pieces (in a group it leads)
+  // The plain block's last lead_pieces pieces come first among the group's piece columns (Q6_K:
+  // its scales, which a kernel reads before the quants it scales: in address order, the
+  // hardware prefetcher's stream meets them first).
+  size_t lead_pieces = 0;
 };
 
 // `rows` rows of `row_bytes` (a whole number of blocks) from src into dst, which are the same

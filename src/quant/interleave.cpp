@@ -23,9 +23,9 @@ static_assert(interleave_group_rows == interleave_rows_per_group);
 // The 32-element blocks: a half scale, then their quants in 4-byte pieces. Q4_K, Q5_K: d, dmin
 // and the 12 bytes of packed scales and mins (16 bytes), then the rest in 4-byte pieces (Q5_K:
 // qh, then qs). Q6_K: ql, qh and the 16 signed scales in 4-byte pieces, then d (its head, at
-// the block's end).
+// the block's end); in a group the d's, then the scales' 4 columns, then ql's and qh's.
 interleave_shape shape_of(qtype t) {
-  if (t == qtype::q6_k) return {size_t(q6_k::size), 2, 4, true};
+  if (t == qtype::q6_k) return {size_t(q6_k::size), 2, 4, true, 4};
   return {size_t(info(t).block_bytes), t == qtype::q4_k || t == qtype::q5_k ? size_t(16) : size_t(2), 4};
 }
 
