@@ -82,8 +82,9 @@ float gelu_tanh(float x) {
 
 namespace {
 
-// Applies element(x) over x[count] with the activation chosen once, outside the loop (a decode
-// step runs this on each FFN row: a switch and a call per element cost as much as the math).
+// Calls op(f) with f the activation's function of one element, chosen once so that op's loop
+// runs without a switch and a call per element (a decode step's FFN row: they cost as much as
+// the math).
 template <class Op>
 void for_activation(const activation_config& act, Op&& op) {
   switch (act.kind) {
