@@ -38,18 +38,10 @@ bool more_bits(int64_t layer, int64_t layers) {
   return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
 }
 
-// N of a name "blk.N.<rest>" (N of at most 9 digits), else nullopt.
+// N of a name "blk.N.<rest>", else nullopt.
 std::optional<int64_t> layer_of(std::string_view name) {
-  constexpr std::string_view prefix = "blk.";
-  if (!name.starts_with(prefix)) return std::nullopt;
-  const size_t dot = name.find('.', prefix.size());
-  if (dot == std::string_view::npos || dot == prefix.size() || dot - prefix.size() > 9) return std::nullopt;
-  int64_t n = 0;
-  for (char ch : name.substr(prefix.size(), dot - prefix.size())) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    n = 10 * n + (ch - '0');
-  }
-  return n;
+  const size_t dot = name.find('.', 4);  // the one after N, if the name starts with "blk."
+  return dot == std::string_view::npos ? std::nullopt : match_layer_pattern("blk.{}.", name.substr(0, dot + 1));
 }
 
 // llama.cpp's substitutes for a type whose blocks do not divide the rows (llama-quantize's

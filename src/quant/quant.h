@@ -74,6 +74,10 @@ float vec_dot_with(kernel_isa isa, qtype t, const std::byte* weights, const std:
 void matmul_rows(kernel_isa isa, qtype t, const std::byte* weights, size_t w_row_bytes, int64_t rows,
                  const std::byte* activations, size_t a_row_bytes, int64_t n, int64_t cols, float* y,
                  int64_t y_stride);
+// Up to this many tokens (decode steps) matmul_rows and matmul_interleaved read each weight
+// row once, straight from memory, with nothing unpacked; with more, a range of rows is
+// unpacked once per block of tokens (what a caller splitting rows over threads amortizes).
+inline constexpr int64_t decode_max_tokens = 2;
 
 // --- interleaved weights ------------------------------------------------------------------
 // The CPU's layout for Q4_0, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K: core/row_interleave.h with

@@ -33,7 +33,7 @@ constexpr int64_t parallel_min_cheap = 1 << 17;
 constexpr int prompt_chunks_per_thread = 4;
 constexpr int decode_chunks_per_thread = 16;
 inline int matmul_chunks_per_thread(int64_t tokens) {
-  return tokens <= 2 ? decode_chunks_per_thread : prompt_chunks_per_thread;
+  return tokens <= quant::decode_max_tokens ? decode_chunks_per_thread : prompt_chunks_per_thread;
 }
 
 // Query heads per attention job: one KV group's heads share each loaded key and value row.
